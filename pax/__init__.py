@@ -1,0 +1,86 @@
+"""pax: neural-network modules for JAX in which a model is an ordinary pytree."""
+
+from pax import nn as nn
+from pax import utils as utils
+from pax._src.core.mixed_precision import apply_mp_policy as apply_mp_policy
+from pax._src.core.mixed_precision import default_mp_policy as default_mp_policy
+from pax._src.core.mixed_precision import unwrap_mp_policy as unwrap_mp_policy
+from pax._src.core.module import Module as Module
+from pax._src.core.node import EmptyNode as EmptyNode
+from pax._src.core.parameters import ParameterModule as ParameterModule
+from pax._src.core.parameters import StateModule as StateModule
+from pax._src.core.parameters import enable_eval_mode as enable_eval_mode
+from pax._src.core.parameters import enable_train_mode as enable_train_mode
+from pax._src.core.parameters import freeze_parameters as freeze_parameters
+from pax._src.core.parameters import parameters_method as parameters_method
+from pax._src.core.parameters import select_parameters as select_parameters
+from pax._src.core.parameters import unfreeze_parameters as unfreeze_parameters
+from pax._src.core.parameters import update_parameters as update_parameters
+from pax._src.core.pure import module_and_value as module_and_value
+from pax._src.core.pure import pure as pure
+from pax._src.core.pure import purecall as purecall
+from pax._src.core.rng import next_rng_key as next_rng_key
+from pax._src.core.rng import seed_rng_key as seed_rng_key
+from pax._src.core.structure import assert_structure_equal as assert_structure_equal
+from pax._src.nn.batch_norm import BatchNorm1D as BatchNorm1D
+from pax._src.nn.batch_norm import BatchNorm2D as BatchNorm2D
+from pax._src.nn.dropout import Dropout as Dropout
+from pax._src.nn.dropout import dropout as dropout
+from pax._src.nn.lambda_module import Identity as Identity
+from pax._src.nn.lambda_module import Lambda as Lambda
+from pax._src.nn.linear import Linear as Linear
+from pax._src.nn.recurrent import LSTM as LSTM
+from pax._src.nn.recurrent import LSTMState as LSTMState
+from pax._src.nn.rng_seq import RngSeq as RngSeq
+from pax._src.nn.sequential import Sequential as Sequential
+from pax._src.transforms.grad import grad as grad
+from pax._src.transforms.grad import value_and_grad as value_and_grad
+from pax._src.transforms.scan import scan as scan
+from pax._src.transforms.update import build_update_fn as build_update_fn
+
+__version__ = "0.6.0"
+
+__all__ = [
+    "BatchNorm1D",
+    "BatchNorm2D",
+    "Dropout",
+    "EmptyNode",
+    "Identity",
+    "LSTM",
+    "LSTMState",
+    "Lambda",
+    "Linear",
+    "Module",
+    "ParameterModule",
+    "RngSeq",
+    "Sequential",
+    "StateModule",
+    "apply_mp_policy",
+    "assert_structure_equal",
+    "build_update_fn",
+    "default_mp_policy",
+    "dropout",
+    "enable_eval_mode",
+    "enable_train_mode",
+    "freeze_parameters",
+    "grad",
+    "module_and_value",
+    "next_rng_key",
+    "nn",
+    "parameters_method",
+    "pure",
+    "purecall",
+    "scan",
+    "seed_rng_key",
+    "select_parameters",
+    "unfreeze_parameters",
+    "unwrap_mp_policy",
+    "update_parameters",
+    "utils",
+    "value_and_grad",
+]
+
+# Let the unmodified PyPI opax run on current JAX (see opax_integration/jax_compat.py).
+from opax_integration import jax_compat as _opax_jax_compat  # noqa: E402
+
+_opax_jax_compat.install()

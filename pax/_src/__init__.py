@@ -1,0 +1,1 @@
+"""Private implementation of pax. Import from ``pax`` instead."""

@@ -1,0 +1,1 @@
+"""The pax core: modules as pytrees, purity, parameters."""

@@ -1,0 +1,86 @@
+"""Checks that catch the common silent bugs of pytree modules."""
+
+from typing import Any, Dict
+
+import jax
+
+MSG_IMMUTABLE = (
+    "Cannot set attribute `{name}` of {module}: pax modules are immutable outside "
+    "`pax.pure`.\n"
+    "Mutate a copy inside a pure function and return it:\n"
+    "    @pax.pure\n"
+    "    def update(module):\n"
+    "        module.{name} = new_value\n"
+    "        return module\n"
+    "    module = update(module)\n"
+    "or use `module = module.replace({name}=new_value)`."
+)
+
+MSG_IMMUTABLE_DEL = (
+    "Cannot delete attribute `{name}` of {module}: pax modules are immutable "
+    "outside `pax.pure`. Delete it inside a function decorated by `pax.pure`."
+)
+
+MSG_SHARED_MODULE = (
+    "The module {module} appears twice in {root}: at `{first}` and at `{second}`.\n"
+    "A pax module is a tree, so a module (or an array) may sit in one place only; "
+    "sharing would silently turn into two independent copies after the first "
+    "JAX transform.\n"
+    "Use two separate modules, or keep one and call it twice:\n"
+    "    self.a = pax.Linear(2, 2); self.b = pax.Linear(2, 2)   # two modules\n"
+    "    self.a = fc; self.b = fc                               # wrong: shared"
+)
+
+MSG_SHARED_ARRAY = (
+    "The same array object appears twice in {root}: at `{first}` and at `{second}` "
+    "(shape={shape}, dtype={dtype}).\n"
+    "Pytree leaves cannot be shared: after a JAX transform they become two "
+    "independent arrays. Give each attribute its own array (e.g. `x.copy()`)."
+)
+
+
+def _path_str(path) -> str:
+    return jax.tree_util.keystr(tuple(path)) or "<root>"
+
+
+def assert_no_sharing(root: Any) -> None:
+    """Raise ``ValueError`` if a module or array occurs twice in ``root``'s tree."""
+    from .module import Module  # local import: module.py imports this file
+
+    seen_modules: Dict[int, str] = {}
+    seen_arrays: Dict[int, str] = {}
+
+    def visit(node: Any, path: tuple) -> None:
+        children, _ = jax.tree_util.tree_flatten_with_path(
+            node, is_leaf=lambda x: x is not node and isinstance(x, Module)
+        )
+        for sub_path, value in children:
+            full = path + tuple(sub_path)
+            if isinstance(value, Module):
+                where = _path_str(full)
+                if id(value) in seen_modules:
+                    raise ValueError(
+                        MSG_SHARED_MODULE.format(
+                            module=value._short_repr(),
+                            root=root._short_repr(),
+                            first=seen_modules[id(value)],
+                            second=where,
+                        )
+                    )
+                seen_modules[id(value)] = where
+                visit(value, full)
+            elif hasattr(value, "shape") and hasattr(value, "dtype"):
+                where = _path_str(full)
+                if id(value) in seen_arrays:
+                    raise ValueError(
+                        MSG_SHARED_ARRAY.format(
+                            root=root._short_repr(),
+                            first=seen_arrays[id(value)],
+                            second=where,
+                            shape=value.shape,
+                            dtype=value.dtype,
+                        )
+                    )
+                seen_arrays[id(value)] = where
+
+    visit(root, ())

@@ -1,0 +1,203 @@
+"""Which attributes of a module are pytree children, and the treedef aux data.
+
+Every module keeps a :class:`Layout` in ``__dict__["_pax_layout"]``. The layout
+lists the attribute names (in assignment order), which of them are children, and
+the values of the static ones. It is immutable and shared between a module and
+all its copies, so flattening a module costs one list comprehension, and JAX's
+treedef comparisons hit the ``is`` fast path or a cached hash.
+"""
+
+import functools
+import types
+from typing import Any, Dict, List, Tuple
+
+import jax
+
+from .node import NODE_TYPES, PaxNode, StaticLeaf, is_node, static_equal, static_hash
+
+STATIC, CHILD, MIXED = 0, 1, 2
+
+# Keys of ``__dict__`` that belong to pax itself and are neither children nor static data.
+LAYOUT_KEY = "_pax_layout"
+MUTABLE_KEY = "_pax_mutable"
+INTERNAL_KEYS = frozenset({LAYOUT_KEY, MUTABLE_KEY})
+
+_PLAIN_STATIC = (str, bytes, int, float, complex, bool, type, range, type(None))
+
+
+class Layout:
+    """Immutable description of a module's attributes; the module's treedef aux data."""
+
+    __slots__ = (
+        "names",
+        "kinds",
+        "children",
+        "child_keys",
+        "mixed",
+        "statics",
+        "static_dict",
+        "_hash",
+    )
+
+    def __init__(self, kinds: Dict[str, int], values: Dict[str, Any]):
+        self.kinds = kinds
+        self.names = tuple(kinds)
+        self.children = tuple(n for n, k in kinds.items() if k != STATIC)
+        self.child_keys = tuple(jax.tree_util.GetAttrKey(n) for n in self.children)
+        self.mixed = frozenset(n for n, k in kinds.items() if k == MIXED)
+        self.statics = tuple((n, values[n]) for n, k in kinds.items() if k == STATIC)
+        static_dict = dict(self.statics)
+        static_dict[LAYOUT_KEY] = self
+        self.static_dict = static_dict
+        self._hash = None
+
+    # -- updates (each returns a new layout) --------------------------------
+    def with_field(self, name: str, kind: int, values: Dict[str, Any]) -> "Layout":
+        kinds = dict(self.kinds)
+        kinds[name] = kind
+        return Layout(kinds, values)
+
+    def without_field(self, name: str, values: Dict[str, Any]) -> "Layout":
+        kinds = dict(self.kinds)
+        del kinds[name]
+        return Layout(kinds, values)
+
+    # -- pytree aux-data protocol --------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Layout):
+            return NotImplemented
+        if self.children != other.children or self.mixed != other.mixed:
+            return False
+        if len(self.statics) != len(other.statics):
+            return False
+        return all(
+            na == nb and static_equal(va, vb)
+            for (na, va), (nb, vb) in zip(self.statics, other.statics)
+        )
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            statics = tuple((n, static_hash(v)) for n, v in self.statics)
+            h = self._hash = hash((self.children, self.mixed, statics))
+        return h
+
+    def __repr__(self) -> str:
+        statics = ", ".join(f"{n}={v!r}" for n, v in self.statics)
+        return f"Layout(children={self.children}, static=({statics}))"
+
+
+def classify(owner: Any, name: str, value: Any) -> int:
+    """Decide whether ``value`` is a child, a mixed child or static data.
+
+    Raises ``ValueError`` when a static value hides arrays or modules, which would
+    silently drop them from the pytree.
+    """
+    if isinstance(value, NODE_TYPES):
+        return CHILD
+    if isinstance(value, _PLAIN_STATIC):
+        return STATIC
+    leaves = jax.tree_util.tree_leaves(value, is_leaf=is_node)
+    has_node = has_other = False
+    for leaf in leaves:
+        if isinstance(leaf, NODE_TYPES):
+            has_node = True
+        else:
+            has_other = True
+            check_not_hiding_nodes(owner, name, leaf)
+    if has_node:
+        return MIXED if has_other else CHILD
+    return STATIC
+
+
+MSG_HIDDEN_NODE = (
+    "Attribute `{owner}.{name}` holds a {holder} that contains {what}, but pax "
+    "cannot see inside a {holder}: the {what_short} would be dropped from the "
+    "pytree (not trained, not copied, not traced).\n"
+    "Store it directly, or in a list/tuple/dict, or in a registered pytree:\n"
+    "    self.{name} = <the array or module>        # right\n"
+    "    self.{name} = SomeObject(<array or module>) # wrong"
+)
+
+
+def _describe(value: Any) -> Tuple[str, str]:
+    if isinstance(value, PaxNode):
+        return f"a {type(value).__name__} module", "module"
+    return "an array", "array"
+
+
+def _hidden_node(value: Any, depth: int = 0, seen=None):
+    """Return an array or pax node hidden inside a non-pytree object, if any."""
+    if depth > 3:
+        return None
+    if isinstance(value, NODE_TYPES):
+        return value
+    if isinstance(value, (_PLAIN_STATIC, types.FunctionType, types.BuiltinFunctionType)):
+        return None
+    if isinstance(value, types.ModuleType):
+        return None
+    if seen is None:
+        seen = set()
+    if id(value) in seen:
+        return None
+    seen.add(id(value))
+    if isinstance(value, types.MethodType):
+        return _hidden_node(value.__self__, depth + 1, seen)
+    if isinstance(value, functools.partial):
+        candidates: List[Any] = [value.func, *value.args, *value.keywords.values()]
+    elif isinstance(value, (set, frozenset)):
+        candidates = list(value)
+    elif isinstance(value, (list, tuple)):
+        candidates = list(value)
+    elif isinstance(value, dict):
+        candidates = list(value.values())
+    else:
+        attrs = getattr(value, "__dict__", None)
+        if not isinstance(attrs, dict):
+            return None
+        candidates = list(attrs.values())
+    for item in candidates:
+        found = _hidden_node(item, depth + 1, seen)
+        if found is not None:
+            return found
+    return None
+
+
+def check_not_hiding_nodes(owner: Any, name: str, value: Any) -> None:
+    """Raise ``ValueError`` if a static ``value`` hides arrays or modules."""
+    found = _hidden_node(value)
+    if found is not None:
+        what, what_short = _describe(found)
+        holder = type(value).__name__
+        raise ValueError(
+            MSG_HIDDEN_NODE.format(
+                owner=type(owner).__name__,
+                name=name,
+                holder=holder,
+                what=what,
+                what_short=what_short,
+            )
+        )
+
+
+def _is_data_leaf(x: Any) -> bool:
+    # arrays, tracers, and array stand-ins such as ``jax.ShapeDtypeStruct``
+    return isinstance(x, NODE_TYPES) or (hasattr(x, "shape") and hasattr(x, "dtype"))
+
+
+def wrap_mixed(value: Any) -> Any:
+    """Move the non-array leaves of a mixed attribute into the tree structure."""
+    return jax.tree_util.tree_map(
+        lambda x: x if _is_data_leaf(x) else StaticLeaf(x), value, is_leaf=is_node
+    )
+
+
+def unwrap_mixed(value: Any) -> Any:
+    """Inverse of :func:`wrap_mixed`."""
+    return jax.tree_util.tree_map(
+        lambda x: x.value if isinstance(x, StaticLeaf) else x,
+        value,
+        is_leaf=lambda x: isinstance(x, (StaticLeaf, PaxNode)),
+    )

@@ -1,0 +1,175 @@
+"""Mixed precision with jmp: ``pax.apply_mp_policy`` and ``pax.unwrap_mp_policy``.
+
+A module with a policy keeps its weights in ``param_dtype``; each call casts the
+weights and inputs to ``compute_dtype`` and the output to ``output_dtype``. The
+policy is static data, so it is part of the treedef.
+"""
+
+import functools
+import inspect
+from typing import Any, Callable, Dict, TypeVar
+
+import jax
+import jax.numpy as jnp
+import jmp
+
+from .layout import LAYOUT_KEY, MUTABLE_KEY, STATIC, Layout
+from .module import Module
+
+T = TypeVar("T", bound=Module)
+
+POLICY_KEY = "_pax_mp_policy"
+_MP_CLASSES: Dict[type, type] = {}
+
+
+def _holds_module(value: Any) -> bool:
+    return any(
+        isinstance(x, Module)
+        for x in jax.tree_util.tree_leaves(value, is_leaf=lambda x: isinstance(x, Module))
+    )
+
+
+def _wrap_method(func: Callable) -> Callable:
+    @functools.wraps(func)
+    def mixed_precision_method(self, *args, **kwargs):
+        d = self.__dict__
+        policy: jmp.Policy = d[POLICY_KEY]
+        originals: Dict[str, Any] = {}
+        casted: Dict[str, Any] = {}
+        for name in d[LAYOUT_KEY].children:
+            value = d[name]
+            if _holds_module(value):
+                continue
+            originals[name] = value
+            casted[name] = d[name] = policy.cast_to_compute(value)
+        args, kwargs = policy.cast_to_compute((args, kwargs))
+        try:
+            output = func(self, *args, **kwargs)
+        finally:
+            for name, original in originals.items():
+                current = d[name]
+                d[name] = original if current is casted[name] else policy.cast_to_param(current)
+        return policy.cast_to_output(output)
+
+    return mixed_precision_method
+
+
+_DTYPE_LETTER = {
+    jnp.dtype(jnp.bfloat16): "H",
+    jnp.dtype(jnp.float16): "H",
+    jnp.dtype(jnp.float32): "F",
+    jnp.dtype(jnp.float64): "F",
+}
+
+
+def _policy_letters(policy: jmp.Policy) -> str:
+    dtypes = (policy.param_dtype, policy.compute_dtype, policy.output_dtype)
+    return "".join(_DTYPE_LETTER.get(jnp.dtype(t), "?") for t in dtypes)
+
+
+def _mp_class(base: type) -> type:
+    cls = _MP_CLASSES.get(base)
+    if cls is not None:
+        return cls
+    methods: Dict[str, Any] = {}
+    for name in dir(base):
+        if name != "__call__" and (name.startswith("_") or hasattr(Module, name)):
+            continue
+        attr = inspect.getattr_static(base, name)
+        if isinstance(attr, (staticmethod, classmethod, property)) or not callable(attr):
+            continue
+        methods[name] = _wrap_method(attr)
+
+    def _repr(self, info=None):
+        info = dict(info or {})
+        info["mp_policy"] = _policy_letters(self.__dict__[POLICY_KEY])
+        return base._repr(self, info)
+
+    methods["_repr"] = _repr
+    methods["_pax_mp_base"] = base
+    cls = type(base.__name__, (base,), methods)
+    cls.__qualname__ = base.__qualname__
+    cls.__module__ = base.__module__
+    _MP_CLASSES[base] = cls
+    return cls
+
+
+def _rebuild(module: Module, cls: type, statics: Dict[str, Any], drop=()) -> Module:
+    d = dict(module.__dict__)
+    d.pop(MUTABLE_KEY, None)
+    kinds = dict(d[LAYOUT_KEY].kinds)
+    for name in drop:
+        d.pop(name, None)
+        kinds.pop(name, None)
+    d.update(statics)
+    kinds.update({n: STATIC for n in statics})
+    d[LAYOUT_KEY] = Layout(kinds, d)
+    new = object.__new__(cls)
+    new.__dict__.update(d)
+    return new
+
+
+def apply_mp_policy(module: T, mp_policy: jmp.Policy) -> T:
+    """A copy of ``module`` that follows the jmp ``mp_policy`` (its submodules keep theirs).
+
+    >>> import jmp, pax
+    >>> policy = jmp.get_policy("params=float32,compute=float16,output=float32")
+    >>> net = pax.apply_mp_policy(pax.Linear(3, 3), policy)
+    >>> print(net.summary())
+    Linear(in_dim=3, out_dim=3, with_bias=True, mp_policy=FHF)
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"apply_mp_policy expects a pax module, got {type(module)}.")
+    if not isinstance(mp_policy, jmp.Policy):
+        raise TypeError(f"apply_mp_policy expects a jmp.Policy, got {mp_policy!r}.")
+    if POLICY_KEY in module.__dict__:
+        raise ValueError(
+            "The module already has a mixed-precision policy. Call "
+            "`pax.unwrap_mp_policy(module)` first to remove it."
+        )
+    new = _rebuild(module, _mp_class(type(module)), {POLICY_KEY: mp_policy})
+    d = new.__dict__
+    for name in d[LAYOUT_KEY].children:
+        if not _holds_module(d[name]):
+            d[name] = mp_policy.cast_to_param(d[name])
+    return new
+
+
+def unwrap_mp_policy(module: T) -> T:
+    """Remove the policy added by :func:`apply_mp_policy` (the weights keep their dtype).
+
+    >>> import jmp, pax
+    >>> policy = jmp.get_policy("params=float32,compute=float16,output=float32")
+    >>> net = pax.unwrap_mp_policy(pax.apply_mp_policy(pax.Linear(3, 3), policy))
+    >>> print(net.summary())
+    Linear(in_dim=3, out_dim=3, with_bias=True)
+    """
+    if POLICY_KEY not in module.__dict__:
+        raise ValueError(
+            f"{module._short_repr()} has no mixed-precision policy to unwrap; "
+            "`unwrap_mp_policy` undoes `apply_mp_policy`."
+        )
+    base = type(module).__dict__.get("_pax_mp_base", type(module).__mro__[1])
+    return _rebuild(module, base, {}, drop=(POLICY_KEY,))
+
+
+def default_mp_policy(module: T) -> T:
+    """The usual mixed-precision recipe, for ``net.apply(pax.default_mp_policy)``:
+    layers that declare ``_pax_default_precision = "half"`` (linear, conv, embed)
+    compute in half precision with float32 weights; those that declare ``"full"``
+    (normalization) stay in float32.
+
+    >>> import pax
+    >>> net = pax.Sequential(pax.Linear(3, 3), pax.BatchNorm1D(3))
+    >>> print(net.apply(pax.default_mp_policy).summary())
+    Sequential
+    ├── Linear(in_dim=3, out_dim=3, with_bias=True, mp_policy=FHF)
+    └── BatchNorm1D(num_channels=3, create_scale=True, create_offset=True, decay_rate=0.9, eps=1e-05, mp_policy=FFF)
+    """
+    precision = getattr(type(module), "_pax_default_precision", None)
+    if precision is None or POLICY_KEY in module.__dict__:
+        return module
+    half, full = jmp.half_dtype(), jnp.float32
+    compute = half if precision == "half" else full
+    policy = jmp.Policy(param_dtype=full, compute_dtype=compute, output_dtype=full)
+    return apply_mp_policy(module, policy)

@@ -1,0 +1,528 @@
+"""``pax.Module``: a class whose instances are JAX pytrees.
+
+Attributes holding arrays, modules, or lists/tuples/dicts of them are pytree
+children; every other attribute is static data stored in the treedef. A module
+is a value: outside :func:`pax.pure` (and ``__init__``) its attributes cannot be
+rebound, and every JAX transform hands back new modules.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
+
+import jax
+
+from .context import STATE
+from .guards import MSG_IMMUTABLE, MSG_IMMUTABLE_DEL, assert_no_sharing
+from .layout import (
+    CHILD,
+    INTERNAL_KEYS,
+    LAYOUT_KEY,
+    MIXED,
+    MUTABLE_KEY,
+    STATIC,
+    Layout,
+    check_not_hiding_nodes,
+    classify,
+    unwrap_mixed,
+    wrap_mixed,
+)
+from .node import EmptyNode, PaxNode, is_empty, is_node
+
+T = TypeVar("T", bound="Module")
+
+_DEFAULT_STATICS = {"_name": None, "_training": True}
+_DEFAULT_LAYOUT = Layout({"_name": STATIC, "_training": STATIC}, _DEFAULT_STATICS)
+
+
+class _ModuleMeta(type):
+    """Runs ``__init__`` with the new module mutable, then freezes and checks it."""
+
+    def __call__(cls, *args, **kwargs):
+        module = cls.__new__(cls, *args, **kwargs)
+        if not isinstance(module, cls):
+            return module
+        d = module.__dict__
+        d[MUTABLE_KEY] = True
+        try:
+            module.__init__(*args, **kwargs)
+        finally:
+            frames = STATE.pure_frames
+            if frames:
+                # created inside `pax.pure`: stays mutable until that call returns
+                frames[-1].append(module)
+            else:
+                d.pop(MUTABLE_KEY, None)
+        assert_no_sharing(module)
+        return module
+
+
+class Module(PaxNode, metaclass=_ModuleMeta):
+    """The base class of all pax modules. Instances are JAX pytrees.
+
+    >>> import jax, jax.numpy as jnp, pax
+    >>> class Counter(pax.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.count = jnp.array(0)
+    ...     def __call__(self, x):
+    ...         self.count = self.count + 1
+    ...         return x
+    >>> counter = Counter()
+    >>> counter, _ = pax.purecall(counter, 1.0)
+    >>> int(counter.count)
+    1
+    >>> jax.tree_util.tree_leaves(counter)
+    [Array(1, dtype=int32, weak_type=True)]
+    """
+
+    __slots__ = ("__dict__", "__weakref__")
+
+    def __new__(cls, *args, **kwargs):
+        del args, kwargs
+        obj = object.__new__(cls)
+        d = obj.__dict__
+        d.update(_DEFAULT_STATICS)
+        d[LAYOUT_KEY] = _DEFAULT_LAYOUT
+        return obj
+
+    def __init__(self, *, training: bool = True, name: Optional[str] = None):
+        self._name = name
+        self._training = training
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _check_class_attributes(cls)
+        _wrap_parameters_for_freezing(cls)
+        jax.tree_util.register_pytree_with_keys(
+            cls,
+            _flatten_with_keys,
+            _make_unflatten(cls),
+            _flatten,
+        )
+
+    # -- attribute protocol ---------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if MUTABLE_KEY not in d:
+            raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
+        if name in INTERNAL_KEYS or name == "__dict__":
+            raise ValueError(f"`{name}` is reserved for pax internals.")
+        kind = classify(self, name, value)
+        if kind != STATIC and isinstance(value, Module):
+            _check_not_placed_twice(self, name, value)
+        layout: Layout = d[LAYOUT_KEY]
+        d[name] = value
+        old_kind = layout.kinds.get(name)
+        if old_kind is None or old_kind != kind or kind == STATIC:
+            d[LAYOUT_KEY] = layout.with_field(name, kind, d)
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        if MUTABLE_KEY not in d:
+            raise ValueError(
+                MSG_IMMUTABLE_DEL.format(name=name, module=self._short_repr())
+            )
+        if name not in d or name in INTERNAL_KEYS:
+            raise AttributeError(name)
+        del d[name]
+        layout: Layout = d[LAYOUT_KEY]
+        if name in layout.kinds:
+            d[LAYOUT_KEY] = layout.without_field(name, d)
+
+    # -- properties -------------------------------------------------------------
+    @property
+    def name(self) -> Optional[str]:
+        """The optional name given at construction."""
+        return self.__dict__["_name"]
+
+    @property
+    def training(self) -> bool:
+        """``True`` in training mode (the default), ``False`` after ``eval()``.
+
+        >>> import pax
+        >>> net = pax.Linear(1, 1)
+        >>> net.training, net.eval().training
+        (True, False)
+        """
+        return self.__dict__["_training"]
+
+    # -- trainable parameters ----------------------------------------------------
+    def parameters(self: T) -> T:
+        """A copy in which only trainable leaves remain; the others are ``EmptyNode``.
+
+        A plain ``Module`` has no trainable attributes of its own; its submodules
+        contribute their own parameters. Use :func:`pax.parameters_method` to
+        declare trainable attributes.
+        """
+        from .parameters import select_fields
+
+        return select_fields(self, names=(), all_fields=False, submodules=True)
+
+    def update_parameters(self: T, params: T) -> T:
+        """A copy whose trainable leaves are taken from ``params``."""
+        return merge(self, params.parameters())
+
+    def __invert__(self: T) -> T:
+        return self.parameters()
+
+    def __or__(self: T, other: T) -> T:
+        """Merge: the leaves of ``other`` that are not ``EmptyNode`` win.
+
+        >>> import pax
+        >>> a, b = pax.Linear(2, 2), pax.Linear(2, 2)
+        >>> (a | b) == b, (b | a) == a
+        (True, True)
+        """
+        return merge(self, other)
+
+    # -- modes ---------------------------------------------------------------------
+    def train(self: T) -> T:
+        """A copy with this module and all submodules in training mode."""
+        return self.apply(lambda m: m._with_statics(_training=True))
+
+    def eval(self: T) -> T:
+        """A copy with this module and all submodules in evaluation mode."""
+        return self.apply(lambda m: m._with_statics(_training=False))
+
+    # -- copies and functional updates ----------------------------------------
+    def copy(self: T) -> T:
+        """A new module with the same structure and the same leaves."""
+        leaves, treedef = jax.tree_util.tree_flatten(self)
+        return jax.tree_util.tree_unflatten(treedef, leaves)
+
+    def replace(self: T, **attributes: Any) -> T:
+        """A copy with existing attributes replaced.
+
+        >>> import jax.numpy as jnp, pax
+        >>> net = pax.Linear(2, 2).replace(bias=jnp.ones((2,)))
+        >>> net.bias.tolist()
+        [1.0, 1.0]
+        """
+        missing = [n for n in attributes if n not in self.__dict__]
+        if missing:
+            raise ValueError(
+                f"{self._short_repr()} has no attribute(s) {missing}; `replace` only "
+                f"changes existing attributes. Use `set_attribute(name, value)` to add one."
+            )
+        return self._mutated_copy(attributes)
+
+    def set_attribute(self: T, name: str, value: Any) -> T:
+        """A copy with attribute ``name`` set to ``value`` (it may be new)."""
+        return self._mutated_copy({name: value})
+
+    def _mutated_copy(self: T, attributes: Dict[str, Any]) -> T:
+        module = self.copy()
+        d = module.__dict__
+        d[MUTABLE_KEY] = True
+        try:
+            for name, value in attributes.items():
+                setattr(module, name, value)
+        finally:
+            del d[MUTABLE_KEY]
+        assert_no_sharing(module)
+        return module
+
+    def _with_statics(self: T, **statics: Any) -> T:
+        """A shallow copy with some static attributes changed (no checks)."""
+        module = object.__new__(type(self))
+        d = dict(self.__dict__)
+        d.pop(MUTABLE_KEY, None)
+        layout: Layout = d[LAYOUT_KEY]
+        d.update(statics)
+        kinds = dict(layout.kinds)
+        for n in statics:
+            kinds[n] = STATIC
+        d[LAYOUT_KEY] = Layout(kinds, d)
+        module.__dict__.update(d)
+        return module
+
+    def replace_node(self: T, node: Any, value: Any) -> T:
+        """A copy in which the leaf ``node`` (found by identity) is ``value``.
+
+        >>> import jax.numpy as jnp, pax
+        >>> net = pax.Sequential(pax.Linear(2, 2), pax.Linear(2, 2))
+        >>> net = net.replace_node(net[0].weight, jnp.zeros((2, 3)))
+        >>> net[0].weight.shape
+        (2, 3)
+        """
+        leaves, treedef = jax.tree_util.tree_flatten(self, is_leaf=lambda x: x is node)
+        count = sum(1 for x in leaves if x is node)
+        if count != 1:
+            raise ValueError(
+                f"`replace_node` expects the node to appear exactly once in "
+                f"{self._short_repr()}, but it appears {count} times. Pass a leaf "
+                f"taken from this module, e.g. `m.replace_node(m.fc.weight, w)`."
+            )
+        module = jax.tree_util.tree_unflatten(
+            treedef, [value if x is node else x for x in leaves]
+        )
+        assert_no_sharing(module)
+        return module
+
+    # -- submodules ------------------------------------------------------------------
+    def submodules(self) -> List["Module"]:
+        """The direct submodules, in attribute order."""
+        d = self.__dict__
+        out: List[Module] = []
+        for name in d[LAYOUT_KEY].children:
+            value = d[name]
+            if isinstance(value, Module):
+                out.append(value)
+            elif not isinstance(value, PaxNode):
+                out.extend(
+                    m
+                    for m in jax.tree_util.tree_leaves(value, is_leaf=is_node)
+                    if isinstance(m, Module)
+                )
+        return out
+
+    def apply(self: T, fn: Callable[["Module"], "Module"]) -> T:
+        """Apply ``fn`` to every submodule (bottom-up), then to the module itself.
+
+        >>> import jax, pax
+        >>> net = pax.Sequential(pax.Linear(1, 1), jax.nn.relu)
+        >>> net = net.apply(lambda m: print(type(m).__name__) or m)
+        Linear
+        Lambda
+        Sequential
+        """
+        return fn(self.apply_submodules(fn))
+
+    def apply_submodules(self: T, fn: Callable[["Module"], "Module"]) -> T:
+        """A copy whose submodules (recursively, not the module itself) went through ``fn``."""
+        return _map_submodules(self, lambda m: m.apply(fn))
+
+    # -- comparisons ---------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        """Same class, same structure and the very same leaf objects."""
+        if self is other:
+            return True
+        if type(self) is not type(other):
+            return False
+        a_leaves, a_def = jax.tree_util.tree_flatten(self)
+        b_leaves, b_def = jax.tree_util.tree_flatten(other)
+        if a_def != b_def or len(a_leaves) != len(b_leaves):
+            return False
+        return all(a is b for a, b in zip(a_leaves, b_leaves))
+
+    def __hash__(self) -> int:
+        leaves, treedef = jax.tree_util.tree_flatten(self)
+        shapes = tuple((getattr(x, "shape", None), str(getattr(x, "dtype", None))) for x in leaves)
+        return hash((treedef, shapes))
+
+    # -- calling ----------------------------------------------------------------
+    def __mod__(self, args: Any) -> Tuple[Any, Any]:
+        """``module % x`` is ``pax.module_and_value(module)(x)``; a tuple spreads.
+
+        >>> import jax.numpy as jnp, pax
+        >>> net, y = pax.Linear(2, 3) % jnp.ones((1, 2))
+        >>> y.shape
+        (1, 3)
+        """
+        from .pure import module_and_value
+
+        if not callable(self):
+            raise TypeError(f"{self._short_repr()} has no `__call__`; `%` needs one.")
+        if isinstance(args, tuple):
+            return module_and_value(self)(*args)
+        return module_and_value(self)(args)
+
+    # -- state dicts ------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        """Nested dict of the array leaves: modules become dicts, others ``None``.
+
+        >>> import pax
+        >>> sorted(pax.Linear(1, 2).state_dict())
+        ['bias', 'weight']
+        """
+        from .state_dict import module_to_state_dict
+
+        return module_to_state_dict(self)
+
+    def load_state_dict(self: T, state_dict: Dict[str, Any]) -> T:
+        """A copy with arrays taken from ``state_dict`` (as made by ``state_dict()``)."""
+        from .state_dict import module_from_state_dict
+
+        return module_from_state_dict(self, state_dict)
+
+    def map(self: T, fn: Callable[..., Any], *others: Any) -> T:
+        """``jax.tree_util.tree_map(fn, self, *others)``.
+
+        >>> import jax.numpy as jnp, pax
+        >>> net = pax.Linear(2, 2).map(jnp.zeros_like)
+        >>> float(net.weight.sum())
+        0.0
+        """
+        return jax.tree_util.tree_map(fn, self, *others)
+
+    def scan_bugs(self: T) -> T:
+        """Check this module and all submodules for shared nodes and hidden fields."""
+        assert_no_sharing(self)
+
+        def check(m: Module) -> Module:
+            d = m.__dict__
+            for name in d[LAYOUT_KEY].names:
+                if d[LAYOUT_KEY].kinds[name] == STATIC:
+                    check_not_hiding_nodes(m, name, d[name])
+            _check_class_attributes(type(m))
+            return m
+
+        self.apply(check)
+        return self
+
+    # -- printing -------------------------------------------------------------------
+    def _repr(self, info: Optional[Dict[str, Any]] = None) -> str:
+        name = f"({self.name}) " if self.name is not None else ""
+        cls_name = type(self).__qualname__
+        if not info:
+            return f"{name}{cls_name}"
+        fields = ", ".join(f"{k}={v}" for k, v in info.items() if v is not None)
+        return f"{name}{cls_name}({fields})"
+
+    def __repr__(self) -> str:
+        return self._repr()
+
+    def _short_repr(self) -> str:
+        try:
+            return repr(self)
+        except Exception:  # noqa: BLE001 - a broken __repr__ must not hide an error
+            return type(self).__qualname__
+
+    def summary(self, return_list: bool = False) -> Union[str, List[str]]:
+        """A tree view of the module and its submodules.
+
+        >>> import jax, pax
+        >>> net = pax.Sequential(pax.Linear(2, 3), jax.nn.relu, pax.Linear(3, 4))
+        >>> print(net.summary())
+        Sequential
+        ├── Linear(in_dim=2, out_dim=3, with_bias=True)
+        ├── x => relu(x)
+        └── Linear(in_dim=3, out_dim=4, with_bias=True)
+        """
+        lines = [repr(self)]
+        subs = self.submodules()
+        for i, sub in enumerate(subs):
+            sub_lines = sub.summary(return_list=True)
+            last = i + 1 == len(subs)
+            first_prefix, rest_prefix = ("└── ", "    ") if last else ("├── ", "│   ")
+            lines.append(first_prefix + sub_lines[0])
+            lines.extend(rest_prefix + line for line in sub_lines[1:])
+        return lines if return_list else "\n".join(lines)
+
+
+# -- pytree registration ------------------------------------------------------------
+
+
+def _flatten(module: Module):
+    d = module.__dict__
+    layout: Layout = d[LAYOUT_KEY]
+    if layout.mixed:
+        mixed = layout.mixed
+        return [wrap_mixed(d[n]) if n in mixed else d[n] for n in layout.children], layout
+    return [d[n] for n in layout.children], layout
+
+
+def _flatten_with_keys(module: Module):
+    children, layout = _flatten(module)
+    return list(zip(layout.child_keys, children)), layout
+
+
+def _make_unflatten(cls: Type[Module]):
+    new = object.__new__
+
+    def unflatten(layout: Layout, children):
+        module = new(cls)
+        d = module.__dict__
+        d.update(layout.static_dict)
+        d.update(zip(layout.children, children))
+        if layout.mixed:
+            for n in layout.mixed:
+                d[n] = unwrap_mixed(d[n])
+        return module
+
+    return unflatten
+
+
+jax.tree_util.register_pytree_with_keys(
+    Module, _flatten_with_keys, _make_unflatten(Module), _flatten
+)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _map_submodules(module: T, fn: Callable[[Module], Module]) -> T:
+    """A shallow copy of ``module`` whose direct submodules are replaced by ``fn(sub)``."""
+    new = object.__new__(type(module))
+    d = dict(module.__dict__)
+    d.pop(MUTABLE_KEY, None)
+    layout: Layout = d[LAYOUT_KEY]
+    for name in layout.children:
+        value = d[name]
+        if isinstance(value, Module):
+            d[name] = fn(value)
+        elif not isinstance(value, PaxNode) and layout.kinds[name] in (CHILD, MIXED):
+            d[name] = jax.tree_util.tree_map(
+                lambda x: fn(x) if isinstance(x, Module) else x, value, is_leaf=is_node
+            )
+    new.__dict__.update(d)
+    return new
+
+
+def merge(module: T, other: T) -> T:
+    """The leaves of ``other`` that are not ``EmptyNode`` replace those of ``module``."""
+    a_leaves, a_def = jax.tree_util.tree_flatten(module, is_leaf=is_empty)
+    b_leaves, b_def = jax.tree_util.tree_flatten(other, is_leaf=is_empty)
+    if a_def != b_def:
+        from .structure import structure_diff
+
+        raise ValueError(
+            "Cannot merge modules of different structures (a | b, update_parameters):\n"
+            + structure_diff(module, other)
+        )
+    leaves = [a if isinstance(b, EmptyNode) else b for a, b in zip(a_leaves, b_leaves)]
+    return jax.tree_util.tree_unflatten(a_def, leaves)
+
+
+def _check_not_placed_twice(owner: Module, name: str, value: Module) -> None:
+    d = owner.__dict__
+    for other in d[LAYOUT_KEY].children:
+        if other != name and d[other] is value:
+            raise ValueError(
+                f"Cannot set `{type(owner).__name__}.{name}`: the module "
+                f"{value._short_repr()} is already stored at `.{other}`. A module may "
+                f"sit in one place of the tree only; create a second module instead."
+            )
+
+
+def _check_class_attributes(cls: type) -> None:
+    for name, value in vars(cls).items():
+        if name.startswith("__"):
+            continue
+        if is_node(value) and not isinstance(value, type):
+            kind = "module" if isinstance(value, PaxNode) else "array"
+            raise ValueError(
+                f"Class attribute `{cls.__qualname__}.{name}` is a {kind}. Class "
+                f"attributes are not part of the pytree (not trained, not traced). "
+                f"Set it in `__init__` instead: `self.{name} = ...`."
+            )
+
+
+def _wrap_parameters_for_freezing(cls: type) -> None:
+    """Make ``parameters()`` of a frozen module (see ``pax.freeze_parameters``) empty,
+    whatever ``parameters`` the class defines."""
+    method = cls.__dict__.get("parameters")
+    if method is None or getattr(method, "_pax_freeze_aware", False):
+        return
+
+    def parameters(self):
+        if self.__dict__.get("_pax_frozen", False):
+            from .parameters import all_empty
+
+            return all_empty(self)
+        return method(self)
+
+    parameters.__doc__ = method.__doc__
+    parameters.__name__ = "parameters"
+    parameters.__qualname__ = f"{cls.__qualname__}.parameters"
+    parameters._pax_freeze_aware = True  # type: ignore[attr-defined]
+    type.__setattr__(cls, "parameters", parameters)

@@ -1,0 +1,198 @@
+"""Trainable parameters: ``parameters_method`` and the functions built on it."""
+
+from typing import Any, Callable, Iterable, TypeVar
+
+import jax
+
+from .layout import LAYOUT_KEY, MUTABLE_KEY, Layout
+from .module import Module, merge
+from .node import ARRAY_TYPES, EmptyNode, PaxNode, is_node
+
+T = TypeVar("T", bound=Module)
+
+FROZEN_KEY = "_pax_frozen"
+
+
+def _is_trainable_var(x: Any) -> bool:
+    # Objax-style variables declare themselves trainable with this class flag.
+    return getattr(type(x), "_pax_trainable", False)
+
+
+def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
+    if isinstance(x, Module):
+        return x.parameters() if submodules else all_empty(x)
+    if isinstance(x, EmptyNode):
+        return x
+    if isinstance(x, PaxNode):  # a variable wrapper
+        return x if _is_trainable_var(x) else EmptyNode()
+    if isinstance(x, ARRAY_TYPES):
+        return x if keep_arrays else EmptyNode()
+    return x  # a static value inside a mixed attribute
+
+
+def select_fields(
+    module: T, names: Iterable[str], all_fields: bool, submodules: bool
+) -> T:
+    """The module with only the trainable leaves kept (others become ``EmptyNode``).
+
+    ``names`` (or every attribute when ``all_fields``) are trainable as a whole;
+    elsewhere submodules contribute their own ``parameters()`` (when ``submodules``)
+    and trainable variables (``TrainVar``) stay.
+    """
+    d = module.__dict__
+    if d.get(FROZEN_KEY, False):
+        return all_empty(module)
+    layout: Layout = d[LAYOUT_KEY]
+    new_d = dict(d)
+    new_d.pop(MUTABLE_KEY, None)
+    names = frozenset(names)
+    for name in layout.children:
+        value = d[name]
+        if name in names:
+            continue
+        if isinstance(value, PaxNode) or isinstance(value, ARRAY_TYPES):
+            new_d[name] = _select_leaf(value, all_fields, submodules)
+        else:
+            new_d[name] = jax.tree_util.tree_map(
+                lambda x: _select_leaf(x, all_fields, submodules), value, is_leaf=is_node
+            )
+    new = object.__new__(type(module))
+    new.__dict__.update(new_d)
+    return new
+
+
+def all_empty(module: T) -> T:
+    """The module with every leaf replaced by ``EmptyNode`` (nothing trainable)."""
+    return jax.tree_util.tree_map(lambda _: EmptyNode(), module)
+
+
+def parameters_method(*trainable_attributes: str, submodules: bool = True) -> Callable:
+    """Return a ``parameters`` method in which the named attributes are trainable.
+
+    >>> import jax.numpy as jnp, pax
+    >>> class Linear(pax.Module):
+    ...     parameters = pax.parameters_method("weight")
+    ...     def __init__(self):
+    ...         self.weight = jnp.array(1.0)
+    >>> fc = Linear()
+    >>> fc == fc.parameters()
+    True
+
+    Args:
+      *trainable_attributes: names of trainable attributes (a string may hold
+        several names separated by spaces).
+      submodules: include the parameters of submodules.
+
+    Returns:
+      A method returning a copy of the module with only the trainable leaves;
+      the others are ``pax.EmptyNode``.
+    """
+    names = []
+    for entry in trainable_attributes:
+        if not isinstance(entry, str):
+            raise TypeError(
+                f"parameters_method takes attribute names (str), got {entry!r}."
+            )
+        names.extend(entry.split())
+    names_set = frozenset(names)
+
+    def parameters(self):
+        missing = [n for n in names if n not in self.__dict__]
+        if missing:
+            raise ValueError(
+                f"{type(self).__qualname__}.parameters names attribute(s) {missing} "
+                f"that the module does not have. Set them in `__init__` (use `None` "
+                f"for an optional weight)."
+            )
+        return select_fields(self, names_set, all_fields=False, submodules=submodules)
+
+    parameters._pax_freeze_aware = True  # type: ignore[attr-defined]
+    parameters.__doc__ = f"Trainable parameters: {', '.join(names) or 'none of its own'}."
+    return parameters
+
+
+class ParameterModule(Module):
+    """A module whose own array attributes are all trainable.
+
+    >>> import jax.numpy as jnp, pax
+    >>> class Scale(pax.ParameterModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.s = jnp.ones(())
+    >>> m = Scale()
+    >>> m.parameters() == m
+    True
+    """
+
+    def parameters(self):
+        return select_fields(self, (), all_fields=True, submodules=True)
+
+
+class StateModule(Module):
+    """A module whose own array attributes are all non-trainable state."""
+
+    parameters = parameters_method()
+
+
+def select_parameters(module: T) -> T:
+    """``module.parameters()``."""
+    return module.parameters()
+
+
+def update_parameters(module: T, *, params: T) -> T:
+    """A copy of ``module`` whose trainable leaves come from ``params``."""
+    return module.update_parameters(params)
+
+
+def freeze_parameters(module: T) -> T:
+    """A copy in which nothing is trainable (all parameters become state).
+
+    >>> import pax
+    >>> net = pax.freeze_parameters(pax.Linear(2, 2))
+    >>> jax.tree_util.tree_leaves(net.parameters())
+    []
+    """
+
+    def freeze(m: Module) -> Module:
+        return m._with_statics(**{FROZEN_KEY: True})
+
+    return module.apply(freeze)
+
+
+def unfreeze_parameters(module: T, *, origin: T) -> T:
+    """Undo :func:`freeze_parameters`: the leaves of ``module`` in the structure of
+    ``origin`` (the module before freezing)."""
+    leaves = jax.tree_util.tree_leaves(module)
+    treedef = jax.tree_util.tree_structure(origin)
+    if treedef.num_leaves != len(leaves):
+        raise ValueError(
+            f"unfreeze_parameters: `origin` has {treedef.num_leaves} leaves but the "
+            f"module has {len(leaves)}; pass the module as it was before freezing."
+        )
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def enable_train_mode(module: T) -> T:
+    """``module.train()``."""
+    return module.train()
+
+
+def enable_eval_mode(module: T) -> T:
+    """``module.eval()``."""
+    return module.eval()
+
+
+__all__ = [
+    "ParameterModule",
+    "StateModule",
+    "all_empty",
+    "enable_eval_mode",
+    "enable_train_mode",
+    "freeze_parameters",
+    "merge",
+    "parameters_method",
+    "select_fields",
+    "select_parameters",
+    "unfreeze_parameters",
+    "update_parameters",
+]

@@ -1,0 +1,129 @@
+"""``pax.pure``: the only place where modules may be mutated."""
+
+import functools
+from types import MethodType
+from typing import Any, Callable, List, Tuple, TypeVar
+
+import jax
+
+from .context import STATE
+from .layout import MUTABLE_KEY
+from .module import Module
+
+O = TypeVar("O")
+
+
+def _collect_modules(tree: Any, out: List[Module]) -> None:
+    for leaf in jax.tree_util.tree_leaves(tree, is_leaf=lambda x: isinstance(x, Module)):
+        if isinstance(leaf, Module):
+            out.append(leaf)
+            _collect_modules(leaf.submodules(), out)
+
+
+def _copy(tree: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _split_callable(func: Callable) -> Tuple[Callable, Tuple[Any, ...]]:
+    """A module or bound method becomes (plain function, leading arguments)."""
+    if isinstance(func, MethodType) and isinstance(func.__self__, Module):
+        return func.__func__, (func.__self__,)
+    if isinstance(func, Module):
+        if not callable(func):
+            raise TypeError(f"{func._short_repr()} has no `__call__` method.")
+        return type(func).__call__, (func,)
+    if callable(func):
+        return func, ()
+    raise TypeError(f"pax.pure expects a function, a module or a method; got {func!r}.")
+
+
+def pure(func: Callable[..., O]) -> Callable[..., O]:
+    """Make ``func`` pure: it runs on copies of its arguments, which it may mutate.
+
+    The caller's modules never change; return a mutated module to keep it.
+
+    >>> import jax.numpy as jnp, pax
+    >>> net = pax.Linear(3, 3)
+    >>> @pax.pure
+    ... def add_tag(m):
+    ...     m.tag = "new"
+    ...     return m
+    >>> tagged = add_tag(net)
+    >>> tagged.tag, hasattr(net, "tag")
+    ('new', False)
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        fn, leading = _split_callable(func)
+        args, kwargs = _copy(((*leading, *args), kwargs))
+        modules: List[Module] = []
+        _collect_modules((args, kwargs), modules)
+        frame: List[Module] = []
+        for m in modules:
+            m.__dict__[MUTABLE_KEY] = True
+        STATE.pure_frames.append(frame)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            STATE.pure_frames.pop()
+            for m in modules:
+                m.__dict__.pop(MUTABLE_KEY, None)
+            for m in frame:
+                m.__dict__.pop(MUTABLE_KEY, None)
+
+    return wrapper
+
+
+def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[Any, O]]:
+    """A pure function that calls a module (or a module's method) and returns
+    ``(updated_module, output)``.
+
+    >>> import jax.numpy as jnp, pax
+    >>> net = pax.Linear(1, 1)
+    >>> net, y = pax.module_and_value(net)(jnp.ones((32, 1)))
+    >>> y.shape
+    (32, 1)
+    """
+    if isinstance(module_or_method, MethodType) and isinstance(
+        module_or_method.__self__, Module
+    ):
+        module, func = module_or_method.__self__, module_or_method.__func__
+    elif isinstance(module_or_method, Module):
+        module = module_or_method
+        if not callable(module):
+            raise TypeError(f"{module._short_repr()} has no `__call__` method.")
+        func = type(module).__call__
+    elif callable(module_or_method):
+        module, func = None, module_or_method
+    else:
+        raise TypeError(
+            "module_and_value expects a pax module or a method of one, got "
+            f"{module_or_method!r}."
+        )
+
+    @pure
+    def run(mod, *args, **kwargs):
+        if not isinstance(mod, Module):
+            raise TypeError(f"Expected a pax module as first argument, got {type(mod)}.")
+        out = func(mod, *args, **kwargs)
+        return mod, out
+
+    if module is None:
+        return run
+    return functools.partial(run, module)
+
+
+def purecall(module: Callable[..., O], *args: Any, **kwargs: Any) -> Tuple[Any, O]:
+    """Call ``module(*args, **kwargs)`` purely; return ``(updated_module, output)``.
+
+    >>> import jax.numpy as jnp, pax
+    >>> bn = pax.BatchNorm1D(3)
+    >>> bn, y = pax.purecall(bn, jnp.ones((4, 3)))
+    >>> y.shape
+    (4, 3)
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"purecall expects a pax module, got {type(module)}.")
+    return module_and_value(module)(*args, **kwargs)

@@ -1,0 +1,84 @@
+"""Saving a module's arrays to a nested dict and loading them back."""
+
+from typing import Any, Dict, TypeVar
+
+import jax
+
+from .layout import LAYOUT_KEY, MUTABLE_KEY
+from .module import Module
+from .node import ARRAY_TYPES, PaxNode, is_node
+
+T = TypeVar("T", bound=Module)
+
+
+def _leaf_to_state(x: Any) -> Any:
+    if isinstance(x, Module):
+        return module_to_state_dict(x)
+    if isinstance(x, ARRAY_TYPES):
+        return x
+    if isinstance(x, PaxNode):  # a variable wrapper: save its value
+        value = getattr(x, "value", None)
+        return value if isinstance(value, ARRAY_TYPES) else None
+    return None
+
+
+def module_to_state_dict(module: Module) -> Dict[str, Any]:
+    """Nested dict of array leaves: submodules become dicts, other values ``None``."""
+    d = module.__dict__
+    return {
+        name: jax.tree_util.tree_map(_leaf_to_state, d[name], is_leaf=is_node)
+        for name in d[LAYOUT_KEY].children
+    }
+
+
+def _load_leaf(path: str, current: Any, saved: Any) -> Any:
+    if isinstance(current, Module):
+        if not isinstance(saved, dict):
+            raise ValueError(f"state_dict entry `{path}` should be a dict for a module.")
+        return module_from_state_dict(current, saved, path)
+    if isinstance(current, ARRAY_TYPES):
+        if not hasattr(saved, "shape") or tuple(saved.shape) != tuple(current.shape):
+            raise ValueError(
+                f"state_dict entry `{path}` has shape "
+                f"{getattr(saved, 'shape', type(saved).__name__)}, the module expects "
+                f"{tuple(current.shape)}."
+            )
+        return saved
+    if isinstance(current, PaxNode) and saved is not None:
+        # a variable wrapper holding one array: rebuild it around the saved value
+        treedef = jax.tree_util.tree_structure(current)
+        if treedef.num_leaves == 1:
+            return jax.tree_util.tree_unflatten(treedef, [saved])
+    return current
+
+
+def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -> T:
+    """A copy of ``module`` with arrays from ``state`` (see ``Module.state_dict``)."""
+    d = module.__dict__
+    layout = d[LAYOUT_KEY]
+    expected = set(layout.children)
+    missing = expected - set(state)
+    extra = set(state) - expected
+    if missing or extra:
+        raise ValueError(
+            f"state_dict does not match {type(module).__qualname__} at "
+            f"`{prefix or '<root>'}`: missing {sorted(missing)}, unexpected {sorted(extra)}."
+        )
+    new_d = dict(d)
+    new_d.pop(MUTABLE_KEY, None)
+    for name in layout.children:
+        path = f"{prefix}.{name}"
+        current, saved = d[name], state[name]
+        try:
+            new_d[name] = jax.tree_util.tree_map(
+                lambda c, s: _load_leaf(path, c, s), current, saved, is_leaf=is_node
+            )
+        except (TypeError, ValueError) as err:
+            if "state_dict" in str(err):
+                raise
+            raise ValueError(
+                f"state_dict entry `{path}` does not match the module's structure: {err}"
+            ) from None
+    new = object.__new__(type(module))
+    new.__dict__.update(new_d)
+    return new

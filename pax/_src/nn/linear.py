@@ -1,0 +1,71 @@
+"""Fully connected layer."""
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from ..core.module import Module
+from ..core.parameters import parameters_method
+from ..core.rng import next_rng_key
+from .initializers import Initializer, truncated_normal, zeros
+
+
+class Linear(Module):
+    """A linear transformation ``y = x @ weight + bias``.
+
+    ``weight`` has shape ``(in_dim, out_dim)``; by default it is drawn from a
+    truncated normal with standard deviation ``1 / sqrt(in_dim)`` and ``bias`` is
+    zero (as in haiku's ``Linear``).
+
+    >>> import jax, jax.numpy as jnp, pax
+    >>> fc = pax.Linear(3, 4, rng_key=jax.random.PRNGKey(0))
+    >>> fc(jnp.ones((2, 3))).shape
+    (2, 4)
+    """
+
+    parameters = parameters_method("weight", "bias")
+    _pax_default_precision = "half"
+
+    weight: jax.Array
+    bias: Optional[jax.Array]
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        with_bias: bool = True,
+        w_init: Optional[Initializer] = None,
+        b_init: Optional[Initializer] = None,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        super().__init__(name=name)
+        for arg, value in (("in_dim", in_dim), ("out_dim", out_dim)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Linear: `{arg}` must be a positive int, got {value!r}.")
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.with_bias = with_bias
+        rng_key = next_rng_key() if rng_key is None else rng_key
+        w_init = w_init or truncated_normal(stddev=1.0 / in_dim**0.5)
+        b_init = b_init or zeros
+        w_key, b_key = jax.random.split(rng_key)
+        self.weight = w_init((in_dim, out_dim), jnp.float32, w_key)
+        self.bias = b_init((out_dim,), jnp.float32, b_key) if with_bias else None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if x.shape[-1] != self.in_dim:
+            raise ValueError(
+                f"Linear expects inputs with last dimension {self.in_dim}, got shape {x.shape}."
+            )
+        y = jnp.dot(x, self.weight)
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def __repr__(self) -> str:
+        return self._repr(
+            {"in_dim": self.in_dim, "out_dim": self.out_dim, "with_bias": self.with_bias}
+        )

@@ -1,0 +1,1 @@
+"""Transforms that work directly on pax models."""

@@ -1,0 +1,78 @@
+"""``pax.grad`` and ``pax.value_and_grad``: gradients w.r.t. trainable parameters."""
+
+import functools
+from typing import Any, Callable, Tuple, TypeVar
+
+import jax
+
+from ..core.module import Module, merge
+
+T = TypeVar("T", bound=Module)
+
+MSG_NOT_A_MODULE = (
+    "{fn} differentiates with respect to the trainable parameters of its first "
+    "argument, which must be a pax Module; got {got}.\n"
+    "Put the model first: `pax.grad(loss_fn)(model, x, y)` with "
+    "`def loss_fn(model, x, y): ...`. For plain arrays use `jax.grad`."
+)
+
+
+def _check_module(name: str, module: Any) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(MSG_NOT_A_MODULE.format(fn=name, got=type(module).__name__))
+
+
+def value_and_grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Tuple[Any, Any]]:
+    """A pax version of ``jax.value_and_grad``: gradients w.r.t. the trainable
+    parameters of the first argument, as a module of the same structure (leaves
+    that are not trainable are ``pax.EmptyNode``).
+
+    >>> import jax.numpy as jnp, pax
+    >>> def loss_fn(model, x):
+    ...     return jnp.sum(model(x))
+    >>> loss, grads = pax.value_and_grad(loss_fn)(pax.Linear(2, 1), jnp.ones((1, 2)))
+    >>> grads.weight.shape
+    (2, 1)
+    """
+
+    def with_params(params, module, *args, **kwargs):
+        return func(merge(module, params), *args, **kwargs)
+
+    vag = jax.value_and_grad(with_params, has_aux=has_aux)
+
+    @functools.wraps(func)
+    def value_and_grad_fn(module, *args, **kwargs):
+        _check_module("pax.value_and_grad", module)
+        return vag(module.parameters(), module, *args, **kwargs)
+
+    return value_and_grad_fn
+
+
+def grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
+    """Gradient w.r.t. the trainable parameters of the first argument.
+
+    >>> import jax.numpy as jnp, pax
+    >>> @pax.pure
+    ... def loss_fn(model: pax.Linear, x, y):
+    ...     y_hat = model(x)
+    ...     loss = jnp.mean(jnp.square(y - y_hat))
+    ...     return loss, (loss, model)
+    >>> grad_fn = pax.grad(loss_fn, has_aux=True)
+    >>> net = pax.Linear(1, 1)
+    >>> x = jnp.ones((3, 1))
+    >>> grads, (loss, net) = grad_fn(net, x, x)
+    >>> grads.weight.shape
+    (1, 1)
+    """
+
+    def with_params(params, module, *args, **kwargs):
+        return func(merge(module, params), *args, **kwargs)
+
+    grad_fn_ = jax.grad(with_params, has_aux=has_aux)
+
+    @functools.wraps(func)
+    def grad_fn(module, *args, **kwargs):
+        _check_module("pax.grad", module)
+        return grad_fn_(module.parameters(), module, *args, **kwargs)
+
+    return grad_fn

@@ -1,0 +1,5 @@
+"""Setuptools entry point; the configuration lives in setup.cfg."""
+
+from setuptools import setup
+
+setup()

@@ -52,10 +52,14 @@ def assert_no_sharing(root: Any) -> None:
 
     def visit(node: Any, path: tuple) -> None:
         children, _ = jax.tree_util.tree_flatten_with_path(
-            node, is_leaf=lambda x: x is not node and isinstance(x, Module)
+            node,
+            is_leaf=lambda x: x is not node
+            and (isinstance(x, Module) or getattr(type(x), "_pax_is_reference", False)),
         )
         for sub_path, value in children:
             full = path + tuple(sub_path)
+            if getattr(type(value), "_pax_is_reference", False):
+                continue  # e.g. a TrainRef: it aliases a variable stored elsewhere
             if isinstance(value, Module):
                 where = _path_str(full)
                 if id(value) in seen_modules:

@@ -20,7 +20,20 @@ STATIC, CHILD, MIXED = 0, 1, 2
 # Keys of ``__dict__`` that belong to pax itself and are neither children nor static data.
 LAYOUT_KEY = "_pax_layout"
 MUTABLE_KEY = "_pax_mutable"
-INTERNAL_KEYS = frozenset({LAYOUT_KEY, MUTABLE_KEY})
+# Per-instance caches (e.g. the Objax variable views of raw-array attributes);
+# they belong to one object and are never copied.
+CACHE_KEY = "_pax_cache"
+INTERNAL_KEYS = frozenset({LAYOUT_KEY, MUTABLE_KEY, CACHE_KEY})
+_PER_INSTANCE_KEYS = (MUTABLE_KEY, CACHE_KEY)
+
+
+def plain_dict(module: Any) -> Dict[str, Any]:
+    """A copy of ``module.__dict__`` without per-instance pax keys (mutability flag,
+    caches): the starting point of every derived module."""
+    d = dict(module.__dict__)
+    for key in _PER_INSTANCE_KEYS:
+        d.pop(key, None)
+    return d
 
 _PLAIN_STATIC = (str, bytes, int, float, complex, bool, type, range, type(None))
 

@@ -13,8 +13,9 @@ import jax
 import jax.numpy as jnp
 import jmp
 
-from .layout import LAYOUT_KEY, MUTABLE_KEY, STATIC, Layout
+from .layout import LAYOUT_KEY, STATIC, Layout, plain_dict
 from .module import Module
+from .node import blank_instance
 
 T = TypeVar("T", bound=Module)
 
@@ -95,8 +96,7 @@ def _mp_class(base: type) -> type:
 
 
 def _rebuild(module: Module, cls: type, statics: Dict[str, Any], drop=()) -> Module:
-    d = dict(module.__dict__)
-    d.pop(MUTABLE_KEY, None)
+    d = plain_dict(module)
     kinds = dict(d[LAYOUT_KEY].kinds)
     for name in drop:
         d.pop(name, None)
@@ -104,7 +104,7 @@ def _rebuild(module: Module, cls: type, statics: Dict[str, Any], drop=()) -> Mod
     d.update(statics)
     kinds.update({n: STATIC for n in statics})
     d[LAYOUT_KEY] = Layout(kinds, d)
-    new = object.__new__(cls)
+    new = blank_instance(cls)
     new.__dict__.update(d)
     return new
 

@@ -21,11 +21,12 @@ from .layout import (
     STATIC,
     Layout,
     check_not_hiding_nodes,
+    plain_dict,
     classify,
     unwrap_mixed,
     wrap_mixed,
 )
-from .node import EmptyNode, PaxNode, is_empty, is_node
+from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
 T = TypeVar("T", bound="Module")
 
@@ -78,7 +79,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     def __new__(cls, *args, **kwargs):
         del args, kwargs
-        obj = object.__new__(cls)
+        obj = blank_instance(cls)
         d = obj.__dict__
         d.update(_DEFAULT_STATICS)
         d[LAYOUT_KEY] = _DEFAULT_LAYOUT
@@ -223,9 +224,8 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     def _with_statics(self: T, **statics: Any) -> T:
         """A shallow copy with some static attributes changed (no checks)."""
-        module = object.__new__(type(self))
-        d = dict(self.__dict__)
-        d.pop(MUTABLE_KEY, None)
+        module = blank_instance(type(self))
+        d = plain_dict(self)
         layout: Layout = d[LAYOUT_KEY]
         d.update(statics)
         kinds = dict(layout.kinds)
@@ -427,7 +427,7 @@ def _flatten_with_keys(module: Module):
 
 
 def _make_unflatten(cls: Type[Module]):
-    new = object.__new__
+    new = super(PaxNode, cls).__new__
 
     def unflatten(layout: Layout, children):
         module = new(cls)
@@ -452,9 +452,8 @@ jax.tree_util.register_pytree_with_keys(
 
 def _map_submodules(module: T, fn: Callable[[Module], Module]) -> T:
     """A shallow copy of ``module`` whose direct submodules are replaced by ``fn(sub)``."""
-    new = object.__new__(type(module))
-    d = dict(module.__dict__)
-    d.pop(MUTABLE_KEY, None)
+    new = blank_instance(type(module))
+    d = plain_dict(module)
     layout: Layout = d[LAYOUT_KEY]
     for name in layout.children:
         value = d[name]

@@ -17,6 +17,13 @@ class PaxNode:
     __slots__ = ()
 
 
+def blank_instance(cls: type) -> Any:
+    """A new, uninitialized instance of ``cls`` (``__init__`` is not run).
+
+    Works for subclasses that also derive from a builtin such as ``list``."""
+    return super(PaxNode, cls).__new__(cls)
+
+
 ARRAY_TYPES = (jax.Array, np.ndarray)
 NODE_TYPES = (jax.Array, np.ndarray, PaxNode)
 

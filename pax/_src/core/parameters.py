@@ -4,9 +4,9 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import jax
 
-from .layout import LAYOUT_KEY, MUTABLE_KEY, Layout
+from .layout import LAYOUT_KEY, Layout, plain_dict
 from .module import Module, merge
-from .node import ARRAY_TYPES, EmptyNode, PaxNode, is_node
+from .node import ARRAY_TYPES, EmptyNode, PaxNode, blank_instance, is_node
 
 T = TypeVar("T", bound=Module)
 
@@ -43,8 +43,7 @@ def select_fields(
     if d.get(FROZEN_KEY, False):
         return all_empty(module)
     layout: Layout = d[LAYOUT_KEY]
-    new_d = dict(d)
-    new_d.pop(MUTABLE_KEY, None)
+    new_d = plain_dict(module)
     names = frozenset(names)
     for name in layout.children:
         value = d[name]
@@ -56,7 +55,7 @@ def select_fields(
             new_d[name] = jax.tree_util.tree_map(
                 lambda x: _select_leaf(x, all_fields, submodules), value, is_leaf=is_node
             )
-    new = object.__new__(type(module))
+    new = blank_instance(type(module))
     new.__dict__.update(new_d)
     return new
 

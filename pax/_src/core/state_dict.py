@@ -4,9 +4,9 @@ from typing import Any, Dict, TypeVar
 
 import jax
 
-from .layout import LAYOUT_KEY, MUTABLE_KEY
+from .layout import LAYOUT_KEY, plain_dict
 from .module import Module
-from .node import ARRAY_TYPES, PaxNode, is_node
+from .node import ARRAY_TYPES, PaxNode, blank_instance, is_node
 
 T = TypeVar("T", bound=Module)
 
@@ -64,8 +64,7 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
             f"state_dict does not match {type(module).__qualname__} at "
             f"`{prefix or '<root>'}`: missing {sorted(missing)}, unexpected {sorted(extra)}."
         )
-    new_d = dict(d)
-    new_d.pop(MUTABLE_KEY, None)
+    new_d = plain_dict(module)
     for name in layout.children:
         path = f"{prefix}.{name}"
         current, saved = d[name], state[name]
@@ -79,6 +78,6 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
             raise ValueError(
                 f"state_dict entry `{path}` does not match the module's structure: {err}"
             ) from None
-    new = object.__new__(type(module))
+    new = blank_instance(type(module))
     new.__dict__.update(new_d)
     return new

@@ -8,8 +8,9 @@ treedef comparisons hit the ``is`` fast path or a cached hash.
 """
 
 import functools
+import operator
 import types
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import jax
 
@@ -39,7 +40,12 @@ _PLAIN_STATIC = (str, bytes, int, float, complex, bool, type, range, type(None))
 
 
 class Layout:
-    """Immutable description of a module's attributes; the module's treedef aux data."""
+    """Immutable description of a module's attributes; the module's treedef aux data.
+
+    ``get_children(module.__dict__)`` returns the children (the flatten hot path);
+    ``build(new, cls, children)`` makes a new module (the unflatten hot path). ``build`` is
+    generated on first use and cached, so each layout pays for code generation once.
+    """
 
     __slots__ = (
         "names",
@@ -49,6 +55,8 @@ class Layout:
         "mixed",
         "statics",
         "static_dict",
+        "get_children",
+        "build",
         "_hash",
     )
 
@@ -62,7 +70,16 @@ class Layout:
         static_dict = dict(self.statics)
         static_dict[LAYOUT_KEY] = self
         self.static_dict = static_dict
+        self.get_children = _children_getter(self.children, self.mixed)
         self._hash = None
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached while the ``build`` slot is still empty
+        if name == "build":
+            build = _generate_builder(self)
+            self.build = build
+            return build
+        raise AttributeError(name)
 
     # -- updates (each returns a new layout) --------------------------------
     def with_field(self, name: str, kind: int, values: Dict[str, Any]) -> "Layout":
@@ -100,6 +117,40 @@ class Layout:
     def __repr__(self) -> str:
         statics = ", ".join(f"{n}={v!r}" for n, v in self.statics)
         return f"Layout(children={self.children}, static=({statics}))"
+
+
+def _children_getter(children: Tuple[str, ...], mixed: frozenset) -> Callable:
+    if mixed:
+        return lambda d: tuple(wrap_mixed(d[n]) if n in mixed else d[n] for n in children)
+    if len(children) == 0:
+        return lambda d: ()
+    if len(children) == 1:
+        (only,) = children
+        return lambda d: (d[only],)
+    return operator.itemgetter(*children)
+
+
+def _generate_builder(layout: Layout) -> Callable:
+    """Generate ``build(new, cls, children)`` for this layout: ``new(cls)`` with a
+    ``__dict__`` made of the static values plus the children, without loops or zips."""
+    lines = [
+        "def build(new, cls, children):",
+        "    module = new(cls)",
+        "    d = module.__dict__",
+        "    d.update(static)",
+    ]
+    if layout.children:
+        targets = ", ".join(f"d[{name!r}]" for name in layout.children)
+        lines.append(f"    {targets}, = children")
+    for name in sorted(layout.mixed):
+        lines.append(f"    d[{name!r}] = unwrap_mixed(d[{name!r}])")
+    lines.append("    return module")
+    namespace = {
+        "static": layout.static_dict,
+        "unwrap_mixed": unwrap_mixed,
+    }
+    exec("\n".join(lines), namespace)  # noqa: S102 - code built from attribute names only
+    return namespace["build"]
 
 
 def classify(owner: Any, name: str, value: Any) -> int:

@@ -23,8 +23,6 @@ from .layout import (
     check_not_hiding_nodes,
     plain_dict,
     classify,
-    unwrap_mixed,
-    wrap_mixed,
 )
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
@@ -415,10 +413,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 def _flatten(module: Module):
     d = module.__dict__
     layout: Layout = d[LAYOUT_KEY]
-    if layout.mixed:
-        mixed = layout.mixed
-        return [wrap_mixed(d[n]) if n in mixed else d[n] for n in layout.children], layout
-    return [d[n] for n in layout.children], layout
+    return layout.get_children(d), layout
 
 
 def _flatten_with_keys(module: Module):
@@ -430,14 +425,7 @@ def _make_unflatten(cls: Type[Module]):
     new = super(PaxNode, cls).__new__
 
     def unflatten(layout: Layout, children):
-        module = new(cls)
-        d = module.__dict__
-        d.update(layout.static_dict)
-        d.update(zip(layout.children, children))
-        if layout.mixed:
-            for n in layout.mixed:
-                d[n] = unwrap_mixed(d[n])
-        return module
+        return layout.build(new, cls, children)
 
     return unflatten
 

@@ -1,6 +1,8 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
 from pax import nn as nn
+from pax import random as random
+from pax import util as util
 from pax import utils as utils
 from pax._src.core.mixed_precision import apply_mp_policy as apply_mp_policy
 from pax._src.core.mixed_precision import default_mp_policy as default_mp_policy
@@ -29,10 +31,26 @@ from pax._src.nn.dropout import dropout as dropout
 from pax._src.nn.lambda_module import Identity as Identity
 from pax._src.nn.lambda_module import Lambda as Lambda
 from pax._src.nn.linear import Linear as Linear
+from pax._src.nn.padding import ConvPadding as ConvPadding
 from pax._src.nn.recurrent import LSTM as LSTM
 from pax._src.nn.recurrent import LSTMState as LSTMState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
+from pax._src.objax.force_args import ForceArgs as ForceArgs
+from pax._src.objax.function import Function as Function
+from pax._src.objax.grad import Grad as Grad
+from pax._src.objax.grad import GradValues as GradValues
+from pax._src.objax.jit import Jit as Jit
+from pax._src.objax.module_list import ModuleList as ModuleList
+from pax._src.objax.parallel import Parallel as Parallel
+from pax._src.objax.var_collection import VarCollection as VarCollection
+from pax._src.objax.variables import BaseState as BaseState
+from pax._src.objax.variables import BaseVar as BaseVar
+from pax._src.objax.variables import RandomState as RandomState
+from pax._src.objax.variables import StateVar as StateVar
+from pax._src.objax.variables import TrainRef as TrainRef
+from pax._src.objax.variables import TrainVar as TrainVar
+from pax._src.objax.vectorize import Vectorize as Vectorize
 from pax._src.transforms.grad import grad as grad
 from pax._src.transforms.grad import value_and_grad as value_and_grad
 from pax._src.transforms.scan import scan as scan
@@ -41,20 +59,36 @@ from pax._src.transforms.update import build_update_fn as build_update_fn
 __version__ = "0.6.0"
 
 __all__ = [
+    "BaseState",
+    "BaseVar",
     "BatchNorm1D",
     "BatchNorm2D",
+    "ConvPadding",
     "Dropout",
     "EmptyNode",
+    "ForceArgs",
+    "Function",
+    "Grad",
+    "GradValues",
     "Identity",
+    "Jit",
     "LSTM",
     "LSTMState",
     "Lambda",
     "Linear",
     "Module",
+    "ModuleList",
+    "Parallel",
     "ParameterModule",
+    "RandomState",
     "RngSeq",
     "Sequential",
     "StateModule",
+    "StateVar",
+    "TrainRef",
+    "TrainVar",
+    "VarCollection",
+    "Vectorize",
     "apply_mp_policy",
     "assert_structure_equal",
     "build_update_fn",
@@ -70,12 +104,14 @@ __all__ = [
     "parameters_method",
     "pure",
     "purecall",
+    "random",
     "scan",
     "seed_rng_key",
     "select_parameters",
     "unfreeze_parameters",
     "unwrap_mp_policy",
     "update_parameters",
+    "util",
     "utils",
     "value_and_grad",
 ]

@@ -13,6 +13,7 @@ import types
 from typing import Any, Callable, Dict, List, Tuple
 
 import jax
+import numpy as np
 
 from .node import NODE_TYPES, PaxNode, StaticLeaf, is_node, static_equal, static_hash
 
@@ -92,6 +93,10 @@ class Layout:
         del kinds[name]
         return Layout(kinds, values)
 
+    def __reduce__(self):
+        # the generated accessors are rebuilt, not pickled
+        return (_layout_from_statics, (self.kinds, dict(self.statics)))
+
     # -- pytree aux-data protocol --------------------------------------------
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -117,6 +122,10 @@ class Layout:
     def __repr__(self) -> str:
         statics = ", ".join(f"{n}={v!r}" for n, v in self.statics)
         return f"Layout(children={self.children}, static=({statics}))"
+
+
+def _layout_from_statics(kinds: Dict[str, int], statics: Dict[str, Any]) -> Layout:
+    return Layout(kinds, statics)
 
 
 def _children_getter(children: Tuple[str, ...], mixed: frozenset) -> Callable:
@@ -197,6 +206,8 @@ def _hidden_node(value: Any, depth: int = 0, seen=None):
     if depth > 3:
         return None
     if isinstance(value, NODE_TYPES):
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return None  # not data, e.g. the devices of a `jax.sharding.Mesh`
         return value
     if isinstance(value, (_PLAIN_STATIC, types.FunctionType, types.BuiltinFunctionType)):
         return None

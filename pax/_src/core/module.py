@@ -105,9 +105,20 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
         if name in INTERNAL_KEYS or name == "__dict__":
             raise ValueError(f"`{name}` is reserved for pax internals.")
+        descriptor = getattr(type(self), name, None)
+        if hasattr(descriptor, "__set__"):
+            # a property of the class: run its setter instead of shadowing it
+            if isinstance(descriptor, property) and descriptor.fset is None:
+                raise AttributeError(
+                    f"Cannot set `{name}`: it is a read-only property of "
+                    f"{type(self).__qualname__}. (`name` and `training` are set by "
+                    f"`super().__init__(name=..., training=...)`, `.train()`, `.eval()`.)"
+                )
+            descriptor.__set__(self, value)
+            return
         kind = classify(self, name, value)
-        if kind != STATIC and isinstance(value, Module):
-            _check_not_placed_twice(self, name, value)
+        # Sharing (``self.b = self.a``) is checked on the whole tree when ``__init__``,
+        # ``replace`` or ``pax.pure`` returns, so that a swap (``a, b = b, a``) works.
         layout: Layout = d[LAYOUT_KEY]
         d[name] = value
         old_kind = layout.kinds.get(name)
@@ -162,6 +173,21 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     def __invert__(self: T) -> T:
         return self.parameters()
+
+    def vars(self, scope: str = "") -> Any:
+        """Objax-style ``pax.VarCollection`` of the variables of this module and its
+        submodules (raw-array attributes appear as variable views; see
+        ``pax/_src/objax/module_vars.py``).
+
+        >>> import pax
+        >>> print(pax.Linear(2, 3).vars())
+        (Linear).weight             6 (2, 3)
+        (Linear).bias               3 (3,)
+        +Total(2)                   9
+        """
+        from ..objax.module_vars import module_vars
+
+        return module_vars(self, scope)
 
     def __or__(self: T, other: T) -> T:
         """Merge: the leaves of ``other`` that are not ``EmptyNode`` win.
@@ -455,10 +481,16 @@ def _map_submodules(module: T, fn: Callable[[Module], Module]) -> T:
     return new
 
 
+def _is_merge_leaf(x: Any) -> bool:
+    # EmptyNode, and Objax-style variables (a StateVar in `module` faces an EmptyNode
+    # in `module.parameters()`); variables mark their class with `_pax_trainable`.
+    return is_empty(x) or hasattr(type(x), "_pax_trainable")
+
+
 def merge(module: T, other: T) -> T:
     """The leaves of ``other`` that are not ``EmptyNode`` replace those of ``module``."""
-    a_leaves, a_def = jax.tree_util.tree_flatten(module, is_leaf=is_empty)
-    b_leaves, b_def = jax.tree_util.tree_flatten(other, is_leaf=is_empty)
+    a_leaves, a_def = jax.tree_util.tree_flatten(module, is_leaf=_is_merge_leaf)
+    b_leaves, b_def = jax.tree_util.tree_flatten(other, is_leaf=_is_merge_leaf)
     if a_def != b_def:
         from .structure import structure_diff
 
@@ -470,25 +502,14 @@ def merge(module: T, other: T) -> T:
     return jax.tree_util.tree_unflatten(a_def, leaves)
 
 
-def _check_not_placed_twice(owner: Module, name: str, value: Module) -> None:
-    d = owner.__dict__
-    for other in d[LAYOUT_KEY].children:
-        if other != name and d[other] is value:
-            raise ValueError(
-                f"Cannot set `{type(owner).__name__}.{name}`: the module "
-                f"{value._short_repr()} is already stored at `.{other}`. A module may "
-                f"sit in one place of the tree only; create a second module instead."
-            )
-
-
 def _check_class_attributes(cls: type) -> None:
     for name, value in vars(cls).items():
         if name.startswith("__"):
             continue
         if is_node(value) and not isinstance(value, type):
-            kind = "module" if isinstance(value, PaxNode) else "array"
+            kind = "a module" if isinstance(value, PaxNode) else "an array"
             raise ValueError(
-                f"Class attribute `{cls.__qualname__}.{name}` is a {kind}. Class "
+                f"Class attribute `{cls.__qualname__}.{name}` is {kind}. Class "
                 f"attributes are not part of the pytree (not trained, not traced). "
                 f"Set it in `__init__` instead: `self.{name} = ...`."
             )

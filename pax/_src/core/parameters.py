@@ -4,7 +4,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import jax
 
-from .layout import LAYOUT_KEY, Layout, plain_dict
+from .layout import LAYOUT_KEY, Layout, _is_data_leaf, plain_dict
 from .module import Module, merge
 from .node import ARRAY_TYPES, EmptyNode, PaxNode, blank_instance, is_node
 
@@ -25,7 +25,7 @@ def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
         return x
     if isinstance(x, PaxNode):  # a variable wrapper
         return x if _is_trainable_var(x) else EmptyNode()
-    if isinstance(x, ARRAY_TYPES):
+    if isinstance(x, ARRAY_TYPES) or _is_data_leaf(x):  # incl. jax.eval_shape's leaves
         return x if keep_arrays else EmptyNode()
     return x  # a static value inside a mixed attribute
 

@@ -7,6 +7,7 @@ from typing import Any, Callable, List, Tuple, TypeVar
 import jax
 
 from .context import STATE
+from .guards import assert_no_sharing
 from .layout import MUTABLE_KEY
 from .module import Module
 
@@ -65,15 +66,27 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
             m.__dict__[MUTABLE_KEY] = True
         STATE.pure_frames.append(frame)
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
         finally:
             STATE.pure_frames.pop()
             for m in modules:
                 m.__dict__.pop(MUTABLE_KEY, None)
             for m in frame:
                 m.__dict__.pop(MUTABLE_KEY, None)
+        _check_returned_modules(out, modules, frame)
+        return out
 
     return wrapper
+
+
+def _check_returned_modules(out: Any, *mutated: List[Module]) -> None:
+    """Modules that were mutable in this call and come back must still be trees:
+    an assignment such as ``self.b = self.a`` or ``self.b = [self.w]`` is caught
+    here, when the call returns, so a swap (``self.a, self.b = self.b, self.a``) works."""
+    ids = {id(m) for group in mutated for m in group}
+    for leaf in jax.tree_util.tree_leaves(out, is_leaf=lambda x: isinstance(x, Module)):
+        if isinstance(leaf, Module) and id(leaf) in ids:
+            assert_no_sharing(leaf)
 
 
 def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[Any, O]]:

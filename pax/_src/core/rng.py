@@ -4,10 +4,12 @@ Layers take an explicit ``rng_key``; these functions are the fallback when none 
 given. Each thread has its own generator, seeded with 42 until ``seed_rng_key``.
 """
 
+import numbers
 import random
 import threading
 
 import jax
+import numpy as np
 
 
 class _RngState(threading.local):
@@ -28,9 +30,9 @@ def seed_rng_key(seed: int) -> None:
     >>> bool((a == b).all())
     True
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)):
         raise TypeError(f"seed_rng_key expects an int seed, got {seed!r}.")
-    _STATE.rng = random.Random(seed)
+    _STATE.rng = random.Random(int(seed))  # numpy integers too
 
 
 def next_rng_key() -> jax.Array:

@@ -39,8 +39,16 @@ def structure_diff(a: Any, b: Any) -> str:
     lb: List[str] = []
     _describe(a, "", la)
     _describe(b, "", lb)
-    diff = difflib.unified_diff(la, lb, "first", "second", lineterm="", n=2)
-    return "\n".join(diff)
+    diff = "\n".join(difflib.unified_diff(la, lb, "first", "second", lineterm="", n=2))
+    if diff:
+        return diff
+    # Same printout: a static value that compares unequal (e.g. no ``__eq__``).
+    return (
+        "(the two structures print the same, so a static value compares unequal; "
+        "give it an `__eq__` or use the same object)\n"
+        f"first:  {jax.tree_util.tree_structure(a)}\n"
+        f"second: {jax.tree_util.tree_structure(b)}"
+    )
 
 
 def assert_structure_equal(tree_a: Any, tree_b: Any) -> bool:

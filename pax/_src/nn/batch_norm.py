@@ -32,6 +32,11 @@ class BatchNorm(Module):
         name: Optional[str] = None,
     ):
         super().__init__(name=name)
+        if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
+            raise ValueError(
+                f"{type(self).__name__}: `num_channels` must be a positive int, got "
+                f"{num_channels!r}."
+            )
         if not 0.0 <= decay_rate < 1.0:
             raise ValueError(f"decay_rate must be in [0, 1), got {decay_rate!r}.")
         self.num_channels = num_channels
@@ -56,12 +61,13 @@ class BatchNorm(Module):
         return mean, var
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.shape[-1] != self.num_channels:
+        shape = jnp.shape(x)
+        if not shape or shape[-1] != self.num_channels:
             raise ValueError(
                 f"{type(self).__name__} expects {self.num_channels} channels on the last "
-                f"axis, got input of shape {x.shape}."
+                f"axis, got input of shape {shape}."
             )
-        axes = tuple(range(x.ndim - 1))
+        axes = tuple(range(len(shape) - 1))
         if self.training:
             mean = jnp.mean(x, axis=axes)
             var = jnp.mean(jnp.square(x), axis=axes) - jnp.square(mean)
@@ -102,9 +108,9 @@ class BatchNorm1D(BatchNorm):
     """
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.ndim not in (2, 3):
+        if jnp.ndim(x) not in (2, 3):
             raise ValueError(
-                f"BatchNorm1D expects (N, C) or (N, L, C) inputs, got shape {x.shape}."
+                f"BatchNorm1D expects (N, C) or (N, L, C) inputs, got shape {jnp.shape(x)}."
             )
         return super().__call__(x)
 
@@ -113,6 +119,8 @@ class BatchNorm2D(BatchNorm):
     """Batch normalization of ``(N, H, W, C)`` inputs."""
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.ndim != 4:
-            raise ValueError(f"BatchNorm2D expects (N, H, W, C) inputs, got shape {x.shape}.")
+        if jnp.ndim(x) != 4:
+            raise ValueError(
+                f"BatchNorm2D expects (N, H, W, C) inputs, got shape {jnp.shape(x)}."
+            )
         return super().__call__(x)

@@ -43,7 +43,7 @@ class Linear(Module):
     ):
         super().__init__(name=name)
         for arg, value in (("in_dim", in_dim), ("out_dim", out_dim)):
-            if not isinstance(value, int) or value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"Linear: `{arg}` must be a positive int, got {value!r}.")
         self.in_dim = in_dim
         self.out_dim = out_dim
@@ -56,9 +56,10 @@ class Linear(Module):
         self.bias = b_init((out_dim,), jnp.float32, b_key) if with_bias else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.shape[-1] != self.in_dim:
+        shape = jnp.shape(x)
+        if not shape or shape[-1] != self.in_dim:
             raise ValueError(
-                f"Linear expects inputs with last dimension {self.in_dim}, got shape {x.shape}."
+                f"Linear expects inputs with last dimension {self.in_dim}, got shape {shape}."
             )
         y = jnp.dot(x, self.weight)
         if self.bias is not None:

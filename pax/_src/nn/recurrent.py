@@ -43,6 +43,9 @@ class LSTM(Module):
         name: Optional[str] = None,
     ):
         super().__init__(name=name)
+        for arg, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"LSTM: `{arg}` must be a positive int, got {value!r}.")
         self.input_dim = input_dim
         self.hidden_dim = hidden_dim
         self.forget_gate_bias = forget_gate_bias
@@ -50,9 +53,22 @@ class LSTM(Module):
         self.fc = Linear(input_dim + hidden_dim, 4 * hidden_dim, w_init=w_init, rng_key=rng_key)
 
     def __call__(self, state: LSTMState, x: jax.Array) -> Tuple[LSTMState, jax.Array]:
-        if x.shape[-1] != self.input_dim:
+        x_shape = jnp.shape(x)
+        if not x_shape or x_shape[-1] != self.input_dim:
             raise ValueError(
-                f"LSTM expects inputs with last dimension {self.input_dim}, got {x.shape}."
+                f"LSTM expects inputs with last dimension {self.input_dim}, got {x_shape}."
+            )
+        if not isinstance(state, LSTMState):
+            raise TypeError(
+                f"LSTM expects an LSTMState as its first argument, got "
+                f"{type(state).__name__}. Start from `lstm.initial_state(batch_size)`."
+            )
+        expected = (*x_shape[:-1], self.hidden_dim)
+        if jnp.shape(state.hidden) != expected or jnp.shape(state.cell) != expected:
+            raise ValueError(
+                f"LSTM expects a state of shape {expected} for inputs of shape {x_shape}, "
+                f"got hidden {jnp.shape(state.hidden)} and cell {jnp.shape(state.cell)}. "
+                f"Use `lstm.initial_state(batch_size)`."
             )
         gates = self.fc(jnp.concatenate([x, state.hidden], axis=-1))
         i, g, f, o = jnp.split(gates, 4, axis=-1)

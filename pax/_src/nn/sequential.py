@@ -18,6 +18,8 @@ class Sequential(Module):
     """
 
     modules: tuple
+    # `vars()` names the layers `(Sequential)[0](Linear).weight`, as Objax does.
+    _pax_vars_inline = ("modules",)
 
     def __init__(self, *layers: Union[Module, Callable, Sequence], name: Optional[str] = None):
         super().__init__(name=name)
@@ -42,7 +44,9 @@ class Sequential(Module):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return Sequential(*[m.copy() for m in self.modules[index]])
+            # the same layer objects (modules are immutable), so that
+            # `net[:1].vars()` are variables of `net` itself, as in Objax
+            return Sequential(*self.modules[index])
         return self.modules[index]
 
     def __len__(self) -> int:

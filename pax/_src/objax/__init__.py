@@ -1,0 +1,1 @@
+"""Objax's variables, ``vars()`` and stateful transforms on pax modules."""

@@ -1,0 +1,716 @@
+"""Layers: numerics against dm-haiku with equal weights, and registry-driven checks.
+
+Every public layer class of ``pax.nn`` has at least one entry in ``LAYERS``; the
+entries drive the generic checks (jit equals eager, vmap equals a Python loop,
+gradients finite and equal to finite differences, mixed precision), and
+``test_registry_covers_every_public_layer`` fails when a new layer is missing.
+"""
+
+import dataclasses
+from typing import Any, Callable, Tuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import jmp
+import numpy as np
+import pytest
+
+import pax
+from helpers import tree_allclose
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def normal(seed: int, shape, scale: float = 1.0) -> jax.Array:
+    return scale * jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32)
+
+
+def purecall(module, *args):
+    return pax.purecall(module, *args)
+
+
+def is_float(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def float_leaves(tree: Any):
+    return [x for x in jax.tree_util.tree_leaves(tree) if is_float(x)]
+
+
+def stack_trees(trees):
+    return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+def trained_batch_norm(**kwargs) -> pax.BatchNorm1D:
+    """A BatchNorm1D with non-trivial weights and moving averages, in eval mode."""
+    bn = pax.BatchNorm1D(3, **kwargs)
+    if bn.scale is not None:
+        bn = bn.replace(scale=1.0 + normal(1, (3,), 0.3))
+    if bn.offset is not None:
+        bn = bn.replace(offset=normal(2, (3,), 0.3))
+    for step in range(3):
+        bn, _ = pax.purecall(bn, normal(10 + step, (8, 3), 2.0) + 1.0)
+    return bn.eval()
+
+
+def draw_rng_seq(seq: pax.RngSeq, x: jax.Array):
+    seq, key = pax.module_and_value(seq.next_rng_key)()
+    return seq, x * jax.random.uniform(key, x.shape)
+
+
+# -- the registry -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerCase:
+    """One layer configuration under test.
+
+    ``make()`` builds the layer, ``inputs(seed)`` its call arguments, and
+    ``call(module, *args) -> (module, output)`` runs it purely.
+    """
+
+    id: str
+    make: Callable[[], pax.Module]
+    inputs: Callable[[int], Tuple[Any, ...]]
+    call: Callable[..., Tuple[pax.Module, Any]] = purecall
+
+
+def _key(i: int) -> jax.Array:
+    return jax.random.PRNGKey(i)
+
+
+LAYERS = [
+    LayerCase(
+        "linear",
+        lambda: pax.Linear(3, 4, rng_key=_key(0)).replace(bias=normal(5, (4,))),
+        lambda s: (normal(s, (5, 3)),),
+    ),
+    LayerCase(
+        "linear_no_bias",
+        lambda: pax.Linear(3, 4, with_bias=False, rng_key=_key(0)),
+        lambda s: (normal(s, (5, 3)),),
+    ),
+    LayerCase(
+        "lstm",
+        lambda: pax.LSTM(3, 4, forget_gate_bias=1.0, rng_key=_key(0)),
+        lambda s: (
+            pax.LSTMState(normal(s + 1, (5, 4), 0.5), normal(s + 2, (5, 4), 0.5)),
+            normal(s, (5, 3)),
+        ),
+    ),
+    LayerCase(
+        "batch_norm_1d_train",
+        lambda: trained_batch_norm().train(),
+        lambda s: (normal(s, (6, 3), 2.0) + 0.5,),
+    ),
+    LayerCase(
+        "batch_norm_1d_train_nlc_no_scale",
+        lambda: pax.BatchNorm1D(3, create_scale=False, decay_rate=0.5),
+        lambda s: (normal(s, (4, 5, 3)),),
+    ),
+    LayerCase(
+        "batch_norm_1d_eval",
+        lambda: trained_batch_norm(),
+        lambda s: (normal(s, (6, 3), 2.0),),
+    ),
+    LayerCase(
+        "batch_norm_2d_train",
+        lambda: pax.BatchNorm2D(2, create_offset=False),
+        lambda s: (normal(s, (2, 3, 3, 2)) + 1.0,),
+    ),
+    LayerCase(
+        "dropout_train",
+        lambda: pax.Dropout(0.5, rng_key=_key(3)),
+        lambda s: (normal(s, (5, 3)),),
+    ),
+    LayerCase(
+        "dropout_eval",
+        lambda: pax.Dropout(0.5, rng_key=_key(3)).eval(),
+        lambda s: (normal(s, (5, 3)),),
+    ),
+    LayerCase(
+        "sequential",
+        lambda: pax.Sequential(
+            pax.Linear(3, 8, rng_key=_key(0)), jnp.tanh, pax.Linear(8, 2, rng_key=_key(1))
+        ),
+        lambda s: (normal(s, (5, 3)),),
+    ),
+    LayerCase("lambda", lambda: pax.Lambda(jnp.tanh), lambda s: (normal(s, (5, 3)),)),
+    LayerCase("identity", lambda: pax.Identity(), lambda s: (normal(s, (5, 3)),)),
+    LayerCase(
+        "rng_seq",
+        lambda: pax.RngSeq(seed=7),
+        lambda s: (normal(s, (5, 3)),),
+        call=draw_rng_seq,
+    ),
+]
+
+CASES = [pytest.param(case, id=case.id) for case in LAYERS]
+
+
+def test_registry_covers_every_public_layer():
+    public = {
+        obj
+        for name in pax.nn.__all__
+        if isinstance(obj := getattr(pax.nn, name), type) and issubclass(obj, pax.Module)
+    }
+    covered = {type(case.make()) for case in LAYERS}
+    missing = sorted(cls.__name__ for cls in public - covered)
+    assert not missing, f"add these pax.nn layers to LAYERS in {__file__}: {missing}"
+    for cls in public:  # the top level re-exports every layer
+        assert getattr(pax, cls.__name__) is cls
+
+
+# -- generic checks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_jit_equals_eager(case: LayerCase):
+    model, args = case.make(), case.inputs(0)
+    expected = case.call(model, *args)
+    actual = jax.jit(case.call)(model, *args)
+    tree_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+    # the caller's model is untouched by the pure call
+    assert jax.tree_util.tree_structure(model) == jax.tree_util.tree_structure(actual[0])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vmap_equals_loop(case: LayerCase):
+    model = case.make()
+    per_example = [case.inputs(seed) for seed in (0, 10, 20)]
+    expected = stack_trees([case.call(model, *args) for args in per_example])
+    batched_args = stack_trees(per_example)
+    actual = jax.vmap(case.call, in_axes=(None, *[0] * len(batched_args)))(
+        model, *batched_args
+    )
+    tree_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vmap_over_stacked_models_equals_loop(case: LayerCase):
+    base, args = case.make(), case.inputs(0)
+    models = [
+        jax.tree_util.tree_map(lambda x, i=i: x + 0.1 * i if is_float(x) else x, base)
+        for i in range(3)
+    ]
+    expected = stack_trees([case.call(model, *args) for model in models])
+    in_axes = (0, *[None] * len(args))
+    actual = jax.vmap(case.call, in_axes=in_axes, axis_size=3)(stack_trees(models), *args)
+    tree_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+def _scalar_loss(case: LayerCase, model, args, cotangents):
+    _, out = case.call(model, *args)
+    return sum(jnp.sum(y * c) for y, c in zip(float_leaves(out), cotangents))
+
+
+def _directional_fd(f, x, direction, eps: float):
+    plus = jax.tree_util.tree_map(lambda a, d: a + eps * d, x, direction)
+    minus = jax.tree_util.tree_map(lambda a, d: a - eps * d, x, direction)
+    return (f(plus) - f(minus)) / (2 * eps)
+
+
+def _dot(a, b):
+    leaves = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    return sum(jnp.vdot(x, y) for x, y in leaves)
+
+
+def _random_like(tree, seed: int):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    keys = jax.random.split(jax.random.PRNGKey(seed), max(1, len(leaves)))
+    return jax.tree_util.tree_unflatten(
+        treedef, [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)]
+    )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradients_match_finite_differences(case: LayerCase):
+    model, args = case.make(), case.inputs(0)
+    out = jax.eval_shape(case.call, model, *args)[1]
+    cotangents = [normal(100 + i, y.shape) for i, y in enumerate(float_leaves(out))]
+
+    def loss(m, a):
+        return _scalar_loss(case, m, a, cotangents)
+
+    @jax.jit
+    def grads(model, args):  # w.r.t. the parameters (pax.grad) and the inputs
+        return pax.grad(loss)(model, args), jax.grad(lambda a: loss(model, a))(args)
+
+    params = model.parameters()
+    param_grads, input_grads = grads(model, args)
+    assert jax.tree_util.tree_structure(param_grads) == jax.tree_util.tree_structure(params)
+    for g in jax.tree_util.tree_leaves((param_grads, input_grads)):
+        assert g.dtype == jnp.float32
+        assert bool(jnp.all(jnp.isfinite(g)))
+
+    loss_of_params = jax.jit(lambda p: loss(model.update_parameters(p), args))
+    loss_of_inputs = jax.jit(lambda a: loss(model, a))
+    for seed in range(2):  # random directions
+        if jax.tree_util.tree_leaves(params):
+            v = _random_like(params, seed)
+            fd = _directional_fd(loss_of_params, params, v, eps=1e-2)
+            np.testing.assert_allclose(_dot(param_grads, v), fd, rtol=1e-2, atol=2e-3)
+        v = _random_like(args, seed)
+        fd = _directional_fd(loss_of_inputs, args, v, eps=1e-2)
+        np.testing.assert_allclose(_dot(input_grads, v), fd, rtol=1e-2, atol=2e-3)
+
+
+@pytest.mark.parametrize("half", [jnp.bfloat16, jnp.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("case", CASES)
+def test_mixed_precision(case: LayerCase, half):
+    policy = jmp.Policy(param_dtype=jnp.float32, compute_dtype=half, output_dtype=jnp.float32)
+    model, args = case.make(), case.inputs(0)
+    mp_model = model.apply(lambda m: pax.apply_mp_policy(m, policy))
+    _, expected = case.call(model, *args)
+
+    def loss(m):
+        return sum(jnp.sum(y) for y in float_leaves(case.call(m, *args)[1]))
+
+    @jax.jit
+    def run(m):
+        return case.call(m, *args), pax.grad(loss)(m)
+
+    (new_model, out), grads = run(mp_model)
+
+    for y, y_ref in zip(float_leaves(out), float_leaves(expected)):
+        assert y.dtype == jnp.float32
+        np.testing.assert_allclose(y, y_ref, rtol=5e-2, atol=5e-2)
+    # weights and state stay in the parameter dtype
+    for leaf in float_leaves(new_model):
+        assert leaf.dtype == jnp.float32
+    assert jax.tree_util.tree_structure(new_model) == jax.tree_util.tree_structure(mp_model)
+
+    for g in jax.tree_util.tree_leaves(grads):
+        assert g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g)))
+
+    restored = new_model.apply(pax.unwrap_mp_policy)
+    assert jax.tree_util.tree_structure(restored) == jax.tree_util.tree_structure(model)
+
+
+def test_mixed_precision_computes_in_half():
+    policy = jmp.get_policy("params=float32,compute=bfloat16,output=bfloat16")
+    fc = pax.Linear(3, 4, rng_key=_key(0))
+    mp_fc = pax.apply_mp_policy(fc, policy)
+    x = normal(0, (2, 3))
+    y = mp_fc(x)
+    assert y.dtype == jnp.bfloat16 and mp_fc.weight.dtype == jnp.float32
+    expected = jnp.dot(x.astype(jnp.bfloat16), fc.weight.astype(jnp.bfloat16)) + fc.bias.astype(
+        jnp.bfloat16
+    )
+    np.testing.assert_array_equal(np.asarray(y, np.float32), np.asarray(expected, np.float32))
+
+
+def test_default_mp_policy_keeps_norms_in_full_precision():
+    net = pax.Sequential(pax.Linear(3, 4, rng_key=_key(0)), pax.BatchNorm1D(4), jnp.tanh)
+    mp_net = net.apply(pax.default_mp_policy)
+    assert "mp_policy=FHF" in repr(mp_net[0]) and "mp_policy=FFF" in repr(mp_net[1])
+    assert "mp_policy" not in repr(mp_net[2])
+    x = normal(0, (8, 3))
+    mp_net, y = jax.jit(pax.purecall)(mp_net, x)
+    _, y_ref = pax.purecall(net, x)
+    assert y.dtype == jnp.float32
+    np.testing.assert_allclose(y, y_ref, rtol=2e-2, atol=2e-2)
+    assert mp_net[1].ema_mean.dtype == jnp.float32 and int(mp_net[1].ema_count) == 1
+
+
+# -- numerics against haiku ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_matches_haiku(with_bias):
+    fc = pax.Linear(3, 5, with_bias=with_bias, rng_key=_key(0))
+    if with_bias:
+        fc = fc.replace(bias=normal(1, (5,)))
+    x = normal(2, (4, 3))
+    f = hk.without_apply_rng(hk.transform(lambda x: hk.Linear(5, with_bias=with_bias)(x)))
+    params = f.init(_key(0), x)
+    assert jax.tree_util.tree_map(jnp.shape, params["linear"]) == {
+        k: v.shape for k, v in (("w", fc.weight), ("b", fc.bias)) if v is not None
+    }
+    params = {"linear": {"w": fc.weight}}
+    if with_bias:
+        params["linear"]["b"] = fc.bias
+    tree_allclose(fc(x), f.apply(params, x), rtol=1e-6, atol=1e-6)
+
+
+def test_linear_default_init_scale():
+    fc = pax.Linear(400, 300, rng_key=_key(0))
+    assert abs(float(jnp.std(fc.weight)) - 1 / 20) < 2e-3
+    # haiku's TruncatedNormal: cut at two standard deviations of the unscaled normal
+    assert float(jnp.max(jnp.abs(fc.weight))) <= 2 / 0.87962566 / 20 + 1e-6
+    assert jnp.all(fc.bias == 0)
+
+
+def _haiku_lstm_params(lstm: pax.LSTM):
+    return {"lstm/linear": {"w": lstm.fc.weight, "b": lstm.fc.bias}}
+
+
+def test_lstm_matches_haiku_one_step():
+    lstm = pax.LSTM(3, 4, forget_gate_bias=1.0, rng_key=_key(0))
+    lstm = lstm.replace(fc=lstm.fc.replace(bias=normal(1, (16,), 0.5)))
+    x = normal(2, (5, 3))
+    state = pax.LSTMState(normal(3, (5, 4)), normal(4, (5, 4)))
+
+    f = hk.without_apply_rng(hk.transform(lambda x, s: hk.LSTM(4)(x, s)))
+    hk_state = hk.LSTMState(hidden=state.hidden, cell=state.cell)
+    hk_params = f.init(_key(0), x, hk_state)
+    assert jax.tree_util.tree_map(jnp.shape, hk_params) == jax.tree_util.tree_map(
+        jnp.shape, _haiku_lstm_params(lstm)
+    )
+    hk_out, hk_next = f.apply(_haiku_lstm_params(lstm), x, hk_state)
+    next_state, out = lstm(state, x)
+    tree_allclose(out, hk_out)
+    tree_allclose(tuple(next_state), (hk_next.hidden, hk_next.cell))
+
+
+def test_lstm_matches_haiku_unrolled_sequence():
+    lstm = pax.LSTM(2, 6, forget_gate_bias=1.0, rng_key=_key(1))
+    xs = normal(5, (3, 7, 2))  # batch-major (N, T, D)
+
+    def hk_unroll(xs):
+        core = hk.LSTM(6)
+        return hk.dynamic_unroll(core, xs, core.initial_state(3), time_major=False)
+
+    f = hk.without_apply_rng(hk.transform(hk_unroll))
+    hk_ys, hk_final = f.apply(_haiku_lstm_params(lstm), xs)
+    final, ys = pax.scan(lstm, lstm.initial_state(3), xs, time_major=False)
+    assert ys.shape == (3, 7, 6)
+    tree_allclose(ys, hk_ys, rtol=1e-5, atol=1e-5)
+    tree_allclose(tuple(final), (hk_final.hidden, hk_final.cell), rtol=1e-5, atol=1e-5)
+
+
+def test_lstm_default_forget_bias_differs_from_haiku():
+    lstm = pax.LSTM(3, 4, rng_key=_key(0))
+    assert lstm.forget_gate_bias == 0.0
+    state = pax.LSTMState(normal(2, (2, 4)), normal(3, (2, 4)))  # the bias acts on the cell
+    x = normal(1, (2, 3))
+    f = hk.without_apply_rng(hk.transform(lambda x, s: hk.LSTM(4)(x, s)))
+    hk_out, _ = f.apply(_haiku_lstm_params(lstm), x, hk.LSTMState(state.hidden, state.cell))
+    _, out = lstm(state, x)
+    assert not np.allclose(out, hk_out)
+    zeros = lstm.initial_state(2)
+    assert zeros.hidden.shape == zeros.cell.shape == (2, 4)
+    assert not jnp.any(zeros.hidden) and not jnp.any(zeros.cell)
+
+
+@pytest.mark.parametrize(
+    "cls, create_scale, create_offset, decay_rate, shape",
+    [
+        (pax.BatchNorm1D, True, True, 0.9, (8, 3)),
+        (pax.BatchNorm1D, False, True, 0.5, (8, 3)),
+        (pax.BatchNorm1D, True, False, 0.99, (4, 5, 3)),
+        (pax.BatchNorm1D, False, False, 0.9, (8, 3)),
+        (pax.BatchNorm2D, True, True, 0.9, (2, 4, 4, 3)),
+    ],
+)
+def test_batch_norm_matches_haiku(cls, create_scale, create_offset, decay_rate, shape):
+    bn = cls(3, create_scale, create_offset, decay_rate)
+    stats_shape = (1,) * (len(shape) - 1) + (3,)
+    params = {}
+    if create_scale:
+        bn = bn.replace(scale=1.0 + normal(1, (3,), 0.3))
+        params["scale"] = bn.scale.reshape(stats_shape)
+    if create_offset:
+        bn = bn.replace(offset=normal(2, (3,), 0.3))
+        params["offset"] = bn.offset.reshape(stats_shape)
+
+    f = hk.without_apply_rng(
+        hk.transform_with_state(
+            lambda x, is_training: hk.BatchNorm(
+                create_scale, create_offset, decay_rate, eps=1e-5
+            )(x, is_training)
+        )
+    )
+    xs = [normal(10 + i, shape, 2.0) + i for i in range(4)]
+    hk_params, hk_state = f.init(_key(0), xs[0], True)
+    assert jax.tree_util.tree_map(jnp.shape, hk_params) == (
+        {"batch_norm": jax.tree_util.tree_map(jnp.shape, params)} if params else {}
+    )
+    hk_params = {"batch_norm": params} if params else {}
+
+    step = jax.jit(pax.purecall)
+    hk_apply = jax.jit(f.apply, static_argnums=3)
+    for x in xs:  # training: batch statistics, and the moving averages move
+        bn, y = step(bn, x)
+        y_hk, hk_state = hk_apply(hk_params, hk_state, x, True)
+        tree_allclose(y, y_hk, rtol=1e-5, atol=1e-5)
+        for name, ema in (("mean_ema", bn.ema_mean), ("var_ema", bn.ema_var)):
+            hk_ema = hk_state[f"batch_norm/~/{name}"]
+            assert int(hk_ema["counter"]) == int(bn.ema_count)
+            tree_allclose(ema, hk_ema["hidden"].reshape(3), rtol=1e-5, atol=1e-5)
+        mean, var = bn.moving_statistics()
+        tree_allclose(mean, hk_state["batch_norm/~/mean_ema"]["average"].reshape(3), rtol=1e-5)
+        tree_allclose(var, hk_state["batch_norm/~/var_ema"]["average"].reshape(3), rtol=1e-5)
+
+    x = normal(99, shape, 3.0)
+    evaluated, y = step(bn.eval(), x)  # evaluation: the moving averages, no update
+    y_hk, hk_state_after = hk_apply(hk_params, hk_state, x, False)
+    tree_allclose(y, y_hk, rtol=1e-5, atol=1e-5)
+    tree_allclose(hk_state_after, hk_state)
+    tree_allclose(evaluated, bn.eval())  # no update in evaluation mode
+
+
+def test_batch_norm_eval_before_training_is_identity():
+    bn = pax.BatchNorm1D(3).eval()
+    x = normal(0, (4, 3))
+    np.testing.assert_allclose(bn(x), x / np.sqrt(1 + 1e-5), rtol=1e-6)
+
+
+def test_batch_norm_training_needs_pure():
+    bn = pax.BatchNorm1D(3)
+    with pytest.raises(ValueError, match="pax.pure"):
+        bn(normal(0, (4, 3)))
+
+
+def test_batch_norm_parameters_exclude_state():
+    bn = pax.BatchNorm1D(3)
+    params = jax.tree_util.tree_leaves(bn.parameters())
+    assert len(params) == 2
+    assert all(p.shape == (3,) for p in params)
+    assert len(jax.tree_util.tree_leaves(pax.BatchNorm1D(3, False, False).parameters())) == 0
+
+
+def test_sequential_matches_haiku():
+    net = pax.Sequential(
+        pax.Linear(3, 8, rng_key=_key(0)),
+        jax.nn.relu,
+        pax.Linear(8, 2, rng_key=_key(1)),
+    )
+    x = normal(2, (5, 3))
+    f = hk.without_apply_rng(
+        hk.transform(lambda x: hk.Sequential([hk.Linear(8), jax.nn.relu, hk.Linear(2)])(x))
+    )
+    params = {
+        "linear": {"w": net[0].weight, "b": net[0].bias},
+        "linear_1": {"w": net[2].weight, "b": net[2].bias},
+    }
+    shapes = jax.tree_util.tree_map(jnp.shape, f.init(_key(0), x))
+    assert shapes == jax.tree_util.tree_map(jnp.shape, params)
+    tree_allclose(net(x), f.apply(params, x))
+
+
+def test_sequential_accepts_a_list_and_slices():
+    layers = [pax.Linear(2, 3, rng_key=_key(0)), jax.nn.relu, pax.Identity()]
+    net = pax.Sequential(layers)
+    assert len(net) == 3 and isinstance(net[1], pax.Lambda)
+    x = normal(0, (4, 2))
+    tree_allclose(net[:2](x), jax.nn.relu(net[0](x)))
+    assert [type(m) for m in net] == [pax.Linear, pax.Lambda, pax.Identity]
+    assert jax.tree_util.tree_structure(net) == jax.tree_util.tree_structure(
+        pax.Sequential(*layers)
+    )
+    with pytest.raises(TypeError, match="modules or functions"):
+        pax.Sequential(pax.Linear(2, 2), 3)
+
+
+def test_lambda_and_identity():
+    x = normal(0, (3, 2))
+    assert pax.Lambda(jnp.tanh)(x).tolist() == jnp.tanh(x).tolist()
+    assert pax.Identity()(x) is x
+    assert jax.tree_util.tree_leaves(pax.Lambda(jnp.tanh)) == []
+    assert jax.tree_util.tree_leaves(pax.Identity()) == []
+    with pytest.raises(TypeError, match="callable"):
+        pax.Lambda(3)
+
+
+# -- dropout -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_dropout_rate_statistics(rate):
+    drop = pax.Dropout(rate, rng_key=_key(0))
+    x = jnp.ones((200_000,))
+    _, y = pax.purecall(drop, x)
+    zeros = float(jnp.mean(y == 0))
+    assert abs(zeros - rate) < 0.01
+    np.testing.assert_allclose(np.unique(np.asarray(y)), [0.0, 1 / (1 - rate)], rtol=1e-6)
+    assert abs(float(jnp.mean(y)) - 1.0) < 0.02
+
+
+def test_dropout_function_matches_haiku():
+    x = normal(0, (50, 20))
+    for rate in (0.2, 0.7):
+        tree_allclose(pax.dropout(_key(1), rate, x), hk.dropout(_key(1), rate, x))
+
+
+def test_dropout_eval_is_identity():
+    drop = pax.Dropout(0.5, rng_key=_key(0)).eval()
+    x = normal(0, (10, 10))
+    new, y = pax.purecall(drop, x)
+    assert y is x
+    assert new == drop
+
+
+def test_dropout_key_advances_and_is_reproducible():
+    drop = pax.Dropout(0.5, rng_key=_key(0))
+    x = jnp.ones((100,))
+    d1, y1 = pax.purecall(drop, x)
+    d2, y2 = pax.purecall(d1, x)
+    _, y1_again = pax.purecall(drop, x)
+    assert not np.array_equal(d1.rng_key, drop.rng_key)
+    assert not np.array_equal(y1, y2)
+    np.testing.assert_array_equal(y1, y1_again)
+    # the caller's module did not change
+    np.testing.assert_array_equal(drop.rng_key, _key(0))
+
+
+def test_dropout_rate_zero_is_identity():
+    x = normal(0, (10,))
+    _, y = pax.purecall(pax.Dropout(0.0), x)
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(pax.dropout(_key(0), 0.0, x), x)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+def test_dropout_rejects_bad_rates(rate):
+    with pytest.raises(ValueError, match=r"dropout_rate must be in \[0, 1\)"):
+        pax.Dropout(rate)
+    with pytest.raises(ValueError, match=r"dropout_rate must be in \[0, 1\)"):
+        pax.dropout(_key(0), rate, jnp.ones(3))
+
+
+def test_dropout_has_no_parameters():
+    assert jax.tree_util.tree_leaves(pax.Dropout(0.5).parameters()) == []
+
+
+# -- RngSeq ------------------------------------------------------------------------------
+
+
+def _draw(seq, num_keys=1):
+    return pax.module_and_value(seq.next_rng_key)(num_keys)
+
+
+def test_rng_seq_is_reproducible():
+    _, a = _draw(pax.RngSeq(seed=3))
+    _, b = _draw(pax.RngSeq(seed=3))
+    _, c = _draw(pax.RngSeq(seed=4))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    _, d = _draw(pax.RngSeq(rng_key=_key(3)))
+    np.testing.assert_array_equal(a, d)
+
+
+def test_rng_seq_advances():
+    seq = pax.RngSeq(seed=0)
+    keys = []
+    for _ in range(4):
+        seq, key = _draw(seq)
+        keys.append(np.asarray(key).tolist())
+    seq, many = _draw(seq, 3)
+    keys.extend(np.asarray(k).tolist() for k in many)
+    assert len({tuple(k) for k in keys}) == 7
+    # under jit it advances the same way
+    jitted = pax.RngSeq(seed=0)
+    for expected in keys[:4]:
+        jitted, key = jax.jit(_draw)(jitted)
+        assert np.asarray(key).tolist() == expected
+
+
+def test_rng_seq_defaults_to_pax_thread_local_keys():
+    pax.seed_rng_key(5)
+    _, a = _draw(pax.RngSeq())
+    pax.seed_rng_key(5)
+    _, b = _draw(pax.RngSeq())
+    np.testing.assert_array_equal(a, b)
+
+
+def test_rng_seq_errors():
+    seq = pax.RngSeq(seed=0)
+    with pytest.raises(ValueError, match="num_keys must be a positive int"):
+        _draw(seq, 0)
+    with pytest.raises(ValueError, match="pax.pure"):
+        seq.next_rng_key()
+    assert jax.tree_util.tree_leaves(seq.parameters()) == []
+
+
+# -- error paths -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, args, match",
+    [
+        (lambda: pax.Linear(3, 4), (jnp.ones((2, 5)),), r"last dimension 3, got shape \(2, 5\)"),
+        (lambda: pax.Linear(3, 4), (jnp.ones(()),), r"last dimension 3, got shape \(\)"),
+        (
+            lambda: pax.LSTM(3, 4),
+            (pax.LSTMState(jnp.zeros((2, 4)), jnp.zeros((2, 4))), jnp.ones((2, 5))),
+            r"LSTM expects inputs with last dimension 3",
+        ),
+        (
+            lambda: pax.LSTM(3, 4),
+            (pax.LSTMState(jnp.zeros((2, 5)), jnp.zeros((2, 4))), jnp.ones((2, 3))),
+            r"LSTM expects a state of shape \(2, 4\)",
+        ),
+        (
+            lambda: pax.LSTM(3, 4),
+            (pax.LSTMState(jnp.zeros((3, 4)), jnp.zeros((3, 4))), jnp.ones((2, 3))),
+            r"LSTM expects a state of shape \(2, 4\)",
+        ),
+        (
+            lambda: pax.BatchNorm1D(3).eval(),
+            (jnp.ones((2, 4)),),
+            r"expects 3 channels on the last axis, got input of shape \(2, 4\)",
+        ),
+        (
+            lambda: pax.BatchNorm1D(3).eval(),
+            (jnp.ones((3,)),),
+            r"BatchNorm1D expects \(N, C\) or \(N, L, C\) inputs, got shape \(3,\)",
+        ),
+        (
+            lambda: pax.BatchNorm2D(3).eval(),
+            (jnp.ones((2, 3)),),
+            r"BatchNorm2D expects \(N, H, W, C\) inputs, got shape \(2, 3\)",
+        ),
+    ],
+    ids=[
+        "linear_dim",
+        "linear_scalar",
+        "lstm_input",
+        "lstm_state_dim",
+        "lstm_state_batch",
+        "bn_channels",
+        "bn1d_rank",
+        "bn2d_rank",
+    ],
+)
+def test_wrong_input_shapes_raise(make, args, match):
+    module = make()
+    with pytest.raises(ValueError, match=match):
+        module(*args)
+    with pytest.raises(ValueError, match=match):  # also while tracing
+        jax.jit(pax.purecall)(module, *args)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: pax.Linear(0, 3), "`in_dim` must be a positive int"),
+        (lambda: pax.Linear(3, 2.5), "`out_dim` must be a positive int"),
+        (lambda: pax.LSTM(0, 3), "`input_dim` must be a positive int"),
+        (lambda: pax.LSTM(3, -1), "`hidden_dim` must be a positive int"),
+        (lambda: pax.BatchNorm1D(3, decay_rate=1.0), r"decay_rate must be in \[0, 1\)"),
+        (lambda: pax.BatchNorm2D(0), "`num_channels` must be a positive int"),
+    ],
+)
+def test_bad_constructor_arguments_raise(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_lstm_rejects_a_state_that_is_not_an_lstm_state():
+    lstm = pax.LSTM(3, 4)
+    with pytest.raises(TypeError, match="expects an LSTMState"):
+        lstm((jnp.zeros((2, 4)), jnp.zeros((2, 4))), jnp.ones((2, 3)))
+
+
+def test_layers_are_immutable_outside_pure():
+    fc = pax.Linear(2, 2)
+    with pytest.raises(ValueError, match="pax.pure"):
+        fc.weight = jnp.zeros((2, 2))
+
+
+def test_same_arguments_give_equal_treedefs():
+    for case in LAYERS:
+        a, b = case.make(), case.make()
+        assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b), case.id

@@ -1,0 +1,311 @@
+"""Objax variables: TrainVar, StateVar, TrainRef, RandomState (SPEC §3)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pax
+from pax._src.objax.variables import reduce_first, reduce_mean
+
+
+class Holder(pax.Module):
+    """A module holding one variable of each kind (Objax style)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = pax.TrainVar(jnp.arange(6.0).reshape(2, 3))
+        self.s = pax.StateVar(jnp.zeros((3,)))
+        self.r = pax.RandomState(0)
+
+    def __call__(self, x):
+        return x @ self.w.value + self.s.value
+
+
+# -- the guide's examples -------------------------------------------------------------
+
+
+def test_trainvar_guide_example():
+    v = pax.TrainVar(jnp.arange(6, dtype=jnp.float32))
+    assert v.value.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match=r"(?s)TrainVar.value is read-only.*v.assign\(v.value \+ 1\)"):
+        v.value += 1
+    v.assign(v.value + 1)
+    assert v.value.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    v.assign(jnp.arange(1, 7, dtype=jnp.float32))
+    assert v.value.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_statevar_guide_example():
+    v = pax.StateVar(jnp.arange(6, dtype=jnp.float32))
+    v.value += 1
+    assert v.value.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    v.assign(v.value + 1)
+    assert v.value.tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_trainref_guide_example():
+    t = pax.TrainVar(jnp.arange(6, dtype=jnp.float32))
+    v = pax.TrainRef(t)
+    v.value += 1
+    assert v.value.tolist() == t.value.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    v.assign(v.value + 1)
+    assert t.value.tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert isinstance(v, pax.BaseState) and not isinstance(v, pax.TrainVar)
+
+
+def test_trainref_needs_a_trainvar():
+    with pytest.raises(TypeError, match="TrainRef references a TrainVar, got StateVar"):
+        pax.TrainRef(pax.StateVar(jnp.zeros(())))
+
+
+def test_random_state_split_follows_jax_random_split():
+    v = pax.RandomState(1)
+    np.testing.assert_array_equal(v.value, jax.random.PRNGKey(1))
+    assert v.value.tolist() == [0, 1]
+    expected = jax.random.split(jax.random.PRNGKey(1), 3)
+    keys = v.split(2)
+    np.testing.assert_array_equal(keys, expected[1:])
+    np.testing.assert_array_equal(v.value, expected[0])
+
+
+def test_random_state_guide_printout():
+    # The guide's numbers come from JAX's threefry mode of Objax's days.
+    with jax.threefry_partitionable(False):
+        v = pax.RandomState(1)
+        assert v.value.tolist() == [0, 1]
+        assert v.split(1).tolist() == [[3819641963, 2025898573]]
+        assert v.value.tolist() == [2441914641, 1384938218]
+        assert v.split(2).tolist() == [[622232657, 209145368], [2741198523, 2127103341]]
+        assert v.value.tolist() == [3514448473, 2078537737]
+        v.seed(1)
+        assert v.value.tolist() == [0, 1]
+
+
+def test_random_state_split_rejects_bad_n():
+    with pytest.raises(ValueError, match="positive int"):
+        pax.RandomState(0).split(0)
+
+
+# -- assign checks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (jnp.zeros((3,)), r"expected shape \(2, 3\) and dtype float32, received shape \(3,\)"),
+        (jnp.zeros((2, 3), jnp.int32), r"received shape \(2, 3\) and dtype int32"),
+    ],
+)
+def test_assign_checks_shape_and_dtype_and_names_the_variable(bad, match):
+    m = Holder()
+    m.vars()  # gives the variables their names
+    with pytest.raises(ValueError, match=r"Cannot assign to TrainVar `\(Holder\).w`: .*" + match):
+        m.w.assign(bad)
+    m.w.assign(bad, check=False)
+    assert m.w.value.shape == bad.shape
+
+
+def test_statevar_value_setter_checks_too():
+    v = pax.StateVar(jnp.zeros((2,)))
+    with pytest.raises(ValueError, match=r"StateVar\(shape=\(2,\), dtype=float32\)"):
+        v.value = jnp.zeros((3,))
+
+
+def test_assign_converts_python_and_numpy_values():
+    v = pax.StateVar(jnp.zeros((2,)))
+    v.assign(np.ones((2,), np.float32))
+    assert isinstance(v.value, jax.Array)
+    s = pax.StateVar(jnp.zeros(()))
+    s.value = 3.0
+    assert float(s.value) == 3.0
+
+
+def test_variables_are_plain_objects():
+    a = pax.TrainVar(jnp.ones(2))
+    b = pax.TrainVar(jnp.ones(2))
+    assert a != b and a == a  # identity, not an array
+    assert len({a, b}) == 2
+    with pytest.raises(TypeError):
+        a + 1  # noqa: B018 - no array-pretending dunders
+
+
+# -- pytree behaviour -------------------------------------------------------------------
+
+
+def test_leaves_are_plain_arrays_and_kind_is_static():
+    m = Holder()
+    leaves = jax.tree_util.tree_leaves(m)
+    assert len(leaves) == 3 and all(isinstance(x, jax.Array) for x in leaves)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(m)[0]]
+    assert paths == [".w.value", ".s.value", ".r.value"]
+    assert jax.tree_util.tree_structure(Holder()) == jax.tree_util.tree_structure(m)
+    # the class and the reduce function are part of the treedef
+    t = jax.tree_util.tree_structure(pax.TrainVar(jnp.zeros(2)))
+    s = jax.tree_util.tree_structure(pax.StateVar(jnp.zeros(2)))
+    r = jax.tree_util.tree_structure(pax.TrainVar(jnp.zeros(2), reduce=reduce_first))
+    assert t != s and t != r
+
+
+def test_unflatten_builds_new_variables():
+    m = Holder()
+    m2 = jax.tree_util.tree_map(lambda x: x, m)
+    assert m2.w is not m.w and isinstance(m2.w, pax.TrainVar)
+    assert isinstance(m2.r, pax.RandomState) and m2.r.reduce is not None
+    m2.s.value += 1  # changes the copy only
+    assert float(m.s.value.sum()) == 0.0
+
+
+@pytest.mark.parametrize("transform", ["jit", "grad", "vmap", "pure"])
+def test_jax_transforms_work_on_modules_holding_variables(transform):
+    m = Holder()
+    x = jnp.ones((2,))
+    if transform == "jit":
+        np.testing.assert_allclose(jax.jit(lambda m, x: m(x))(m, x), m(x))
+    elif transform == "grad":
+        g = jax.grad(lambda m: m(x).sum(), allow_int=True)(m)
+        np.testing.assert_allclose(g.w.value, jnp.ones((2, 3)))
+    elif transform == "vmap":
+        y = jax.vmap(lambda m, x: m(x), in_axes=(None, 0))(m, jnp.ones((4, 2)))
+        assert y.shape == (4, 3)
+    else:
+
+        @pax.pure
+        def bump(m):
+            m.s.value += 1  # a variable of the copy: allowed
+            return m
+
+        m2 = bump(m)
+        assert float(m2.s.value.sum()) == 3.0 and float(m.s.value.sum()) == 0.0
+
+
+def test_parameters_keep_only_trainvars():
+    m = Holder()
+    params = m.parameters()
+    assert isinstance(params.w, pax.TrainVar)
+    assert isinstance(params.s, pax.EmptyNode) and isinstance(params.r, pax.EmptyNode)
+    grads = pax.grad(lambda m, x: m(x).sum())(m, jnp.ones((2,)))
+    np.testing.assert_allclose(grads.w.value, jnp.ones((2, 3)))
+    assert jax.tree_util.tree_leaves(pax.freeze_parameters(m).parameters()) == []
+
+
+def test_trainref_pytree_and_sharing_guard():
+    class Opt(pax.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+            self.refs = [pax.TrainRef(v) for v in model.vars().subset(is_a=pax.TrainVar)]
+
+    opt = Opt(Holder())  # the TrainRef aliases model.w: not a sharing error
+    assert isinstance(opt.parameters().refs[0], pax.EmptyNode)
+    leaves, treedef = jax.tree_util.tree_flatten(opt.refs[0])
+    assert leaves[0] is opt.model.w.value
+    new_ref = jax.tree_util.tree_unflatten(treedef, [jnp.zeros((2, 3))])
+    assert isinstance(new_ref, pax.TrainRef) and isinstance(new_ref.ref, pax.TrainVar)
+    assert new_ref.ref is not opt.model.w
+    new_ref.value += 1
+    assert float(new_ref.ref.value.sum()) == 6.0
+
+
+def test_state_dict_round_trip_with_variables():
+    m = Holder()
+    state = m.state_dict()
+    np.testing.assert_array_equal(state["w"], m.w.value)
+    m2 = m.load_state_dict(jax.tree_util.tree_map(jnp.zeros_like, state))
+    assert isinstance(m2.w, pax.TrainVar) and float(jnp.abs(m2.w.value).sum()) == 0.0
+
+
+# -- reduce ------------------------------------------------------------------------------
+
+
+def test_reduce_functions():
+    x = jnp.arange(6.0).reshape(3, 2)
+    np.testing.assert_allclose(pax.TrainVar(jnp.zeros(2)).reduce(x), [2.0, 3.0])
+    counts = jnp.array([2, 2, 2], jnp.int32)
+    assert reduce_mean(counts).dtype == jnp.int32
+    assert pax.RandomState(0).reduce(x).tolist() == [0.0, 1.0]
+    assert pax.StateVar(jnp.zeros(2), reduce=lambda t: t.sum(0)).reduce(x).tolist() == [6.0, 9.0]
+    assert pax.TrainRef(pax.TrainVar(jnp.zeros(2), reduce=reduce_first)).reduce(x).tolist() == [0.0, 1.0]
+
+
+# -- tracer-leak guard ---------------------------------------------------------------------
+
+TRANSFORMS = {
+    "jit": lambda f: jax.jit(f)(jnp.ones(())),
+    "grad": lambda f: jax.grad(lambda x: (f(x), x)[1])(jnp.ones(())),
+    "vmap": lambda f: jax.vmap(f)(jnp.ones((2,))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+@pytest.mark.parametrize("how", ["assign", "setter"])
+def test_tracer_leak_raises_and_names_the_variable(name, how):
+    m = Holder()
+    m.vars()
+
+    def f(x):
+        value = m.s.value + x
+        if how == "assign":
+            m.s.assign(value)
+        else:
+            m.s.value = value
+        return x
+
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)Cannot write a traced value into StateVar `\(Holder\).s`.*pax.Jit\(f, vc=",
+    ):
+        TRANSFORMS[name](f)
+    assert not isinstance(m.s.value, jax.core.Tracer)
+    assert float(m.s.value.sum()) == 0.0
+
+
+def test_tracer_leak_names_unnamed_variables_by_repr():
+    v = pax.StateVar(jnp.zeros((2,)))
+    with pytest.raises(ValueError, match=r"into StateVar\(shape=\(2,\), dtype=float32\)"):
+        jax.jit(lambda x: v.assign(x))(jnp.ones((2,)))
+
+
+def test_trainref_write_leak_names_the_trainvar():
+    m = Holder()
+    m.vars()
+    ref = pax.TrainRef(m.w)
+    with pytest.raises(ValueError, match=r"TrainVar `\(Holder\).w`"):
+        jax.jit(lambda x: ref.assign(ref.value + x))(1.0)
+
+
+def test_variables_created_inside_a_trace_may_take_tracers():
+    def f(x):
+        v = pax.StateVar(x)
+        v.value = v.value * 2
+        return v.value
+
+    assert float(jax.jit(f)(1.0)) == 2.0
+
+
+def test_pax_style_training_of_objax_variables():
+    import opax
+
+    class Model(pax.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = pax.TrainVar(jnp.ones((2, 1)))
+            self.calls = pax.StateVar(jnp.zeros((), jnp.int32))
+
+        def __call__(self, x):
+            self.calls.value += 1
+            return x @ self.w.value
+
+    def loss_fn(model, x, y):
+        model, y_hat = pax.purecall(model, x)
+        loss = jnp.mean((y_hat - y) ** 2)
+        return loss, (loss, model)
+
+    model = Model()
+    optimizer = opax.adam(1e-2)(model.parameters())
+    update_fn = jax.jit(pax.build_update_fn(loss_fn))
+    losses = []
+    for _ in range(3):
+        model, optimizer, loss = update_fn(model, optimizer, jnp.ones((4, 2)), jnp.zeros((4, 1)))
+        losses.append(float(loss))
+    assert losses[2] < losses[0] and int(model.calls.value) == 3

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from ..core.module import Module
 from ..core.parameters import parameters_method
+from .validation import check_positive_ints
 
 
 class BatchNorm(Module):
@@ -32,11 +33,7 @@ class BatchNorm(Module):
         name: Optional[str] = None,
     ):
         super().__init__(name=name)
-        if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
-            raise ValueError(
-                f"{type(self).__name__}: `num_channels` must be a positive int, got "
-                f"{num_channels!r}."
-            )
+        check_positive_ints(type(self).__name__, num_channels=num_channels)
         if not 0.0 <= decay_rate < 1.0:
             raise ValueError(f"decay_rate must be in [0, 1), got {decay_rate!r}.")
         self.num_channels = num_channels

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
+from .validation import check_positive_ints
 from .initializers import Initializer, truncated_normal, zeros
 
 
@@ -42,9 +43,7 @@ class Linear(Module):
         name: Optional[str] = None,
     ):
         super().__init__(name=name)
-        for arg, value in (("in_dim", in_dim), ("out_dim", out_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"Linear: `{arg}` must be a positive int, got {value!r}.")
+        check_positive_ints("Linear", in_dim=in_dim, out_dim=out_dim)
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.with_bias = with_bias

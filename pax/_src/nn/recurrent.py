@@ -9,6 +9,7 @@ from ..core.module import Module
 from ..core.rng import next_rng_key
 from .initializers import Initializer
 from .linear import Linear
+from .validation import check_positive_ints
 
 
 class LSTMState(NamedTuple):
@@ -43,9 +44,7 @@ class LSTM(Module):
         name: Optional[str] = None,
     ):
         super().__init__(name=name)
-        for arg, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"LSTM: `{arg}` must be a positive int, got {value!r}.")
+        check_positive_ints("LSTM", input_dim=input_dim, hidden_dim=hidden_dim)
         self.input_dim = input_dim
         self.hidden_dim = hidden_dim
         self.forget_gate_bias = forget_gate_bias

@@ -142,12 +142,3 @@ def truncated_normal(
     scale = stddev / _truncated_std(lower, upper)
     return jax.random.truncated_normal(_key(generator), lower, upper, shape=tuple(shape)) * scale
 
-
-__all__ = [
-    "DEFAULT_GENERATOR",
-    "Generator",
-    "normal",
-    "randint",
-    "truncated_normal",
-    "uniform",
-]

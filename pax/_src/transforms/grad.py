@@ -22,6 +22,23 @@ def _check_module(name: str, module: Any) -> None:
         raise TypeError(MSG_NOT_A_MODULE.format(fn=name, got=type(module).__name__))
 
 
+def _wrt_parameters(jax_transform: Callable, name: str, func: Callable, has_aux: bool) -> Callable:
+    """Apply ``jax_transform`` (``jax.grad`` or ``jax.value_and_grad``) with respect to
+    the trainable parameters of ``func``'s first argument."""
+
+    def with_params(params, module, *args, **kwargs):
+        return func(merge(module, params), *args, **kwargs)
+
+    transformed = jax_transform(with_params, has_aux=has_aux)
+
+    @functools.wraps(func)
+    def wrapper(module, *args, **kwargs):
+        _check_module(name, module)
+        return transformed(module.parameters(), module, *args, **kwargs)
+
+    return wrapper
+
+
 def value_and_grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Tuple[Any, Any]]:
     """A pax version of ``jax.value_and_grad``: gradients w.r.t. the trainable
     parameters of the first argument, as a module of the same structure (leaves
@@ -34,18 +51,7 @@ def value_and_grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[
     >>> grads.weight.shape
     (2, 1)
     """
-
-    def with_params(params, module, *args, **kwargs):
-        return func(merge(module, params), *args, **kwargs)
-
-    vag = jax.value_and_grad(with_params, has_aux=has_aux)
-
-    @functools.wraps(func)
-    def value_and_grad_fn(module, *args, **kwargs):
-        _check_module("pax.value_and_grad", module)
-        return vag(module.parameters(), module, *args, **kwargs)
-
-    return value_and_grad_fn
+    return _wrt_parameters(jax.value_and_grad, "pax.value_and_grad", func, has_aux)
 
 
 def grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
@@ -64,15 +70,4 @@ def grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
     >>> grads.weight.shape
     (1, 1)
     """
-
-    def with_params(params, module, *args, **kwargs):
-        return func(merge(module, params), *args, **kwargs)
-
-    grad_fn_ = jax.grad(with_params, has_aux=has_aux)
-
-    @functools.wraps(func)
-    def grad_fn(module, *args, **kwargs):
-        _check_module("pax.grad", module)
-        return grad_fn_(module.parameters(), module, *args, **kwargs)
-
-    return grad_fn
+    return _wrt_parameters(jax.grad, "pax.grad", func, has_aux)

@@ -18,9 +18,10 @@ def test_generators_with_one_seed_give_the_same_numbers():
     assert not np.allclose(a1, a2)
 
 
-def test_guide_numbers():
-    # The guide's printout, reproduced with JAX's threefry mode of Objax's days.
-    with jax.threefry_partitionable(False):
+@pytest.mark.parametrize("global_partitionable", [True, False])
+def test_guide_numbers(global_partitionable):
+    # The guide's printout, whatever JAX's global threefry setting is.
+    with jax.threefry_partitionable(global_partitionable):
         default = pax.random.Generator(0)  # what DEFAULT_GENERATOR starts as
         np.testing.assert_allclose(pax.random.normal((2,), generator=default), [0.19307713, -0.52678305], atol=1e-6)
         np.testing.assert_allclose(pax.random.normal((2,), generator=default), [0.00870693, -0.04888531], atol=1e-6)

@@ -332,12 +332,15 @@ class RandomState(StateVar):
     ``split(n)`` advances the state and returns ``n`` new keys;
     ``pax.Vectorize`` and ``pax.Parallel`` give each parallel call its own state.
 
-    >>> import jax, pax
+    Keys are split in JAX's original (non-partitionable) threefry mode, whatever the
+    global ``jax_threefry_partitionable`` setting, so the numbers are those of Objax
+    and its guide.
+
+    >>> import pax
     >>> v = pax.RandomState(1)
     >>> v.value.tolist()
     [0, 1]
-    >>> with jax.threefry_partitionable(False):  # JAX's PRNG mode in Objax's days
-    ...     print(v.split(1), v.value)
+    >>> print(v.split(1), v.value)
     [[3819641963 2025898573]] [2441914641 1384938218]
 
     Args:
@@ -360,9 +363,17 @@ class RandomState(StateVar):
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"RandomState.split(n) needs a positive int, got {n!r}.")
-        values = jax.random.split(self.value, n + 1)
+        with objax_prng_mode():
+            values = jax.random.split(self.value, n + 1)
         self.assign(values[0])
         return values[1:]
+
+
+def objax_prng_mode():
+    """The PRNG mode of Objax's days (JAX's default before 0.5): non-partitionable
+    threefry. Used for every Objax-style key split and draw, so seeds reproduce the
+    numbers documented by Objax."""
+    return jax.threefry_partitionable(False)
 
 
 def _seed_key(seed: int) -> jax.Array:

@@ -263,7 +263,10 @@ def main() -> int:
     for label, p, j, ratio in rows:
         hit = ratio <= STEP_TARGET
         ok &= hit
-        print(f"{label:<32} {p:>10.1f} {j:>10.1f} {ratio:>6.2f}x  <={STEP_TARGET}x {'ok' if hit else 'MISSED'}")
+        print(
+            f"{label:<32} {p:>10.1f} {j:>10.1f} {ratio:>6.2f}x  "
+            f"<={STEP_TARGET}x {'ok' if hit else 'MISSED'}"
+        )
 
     reps = 20 if args.quick else 200
     rounds = 4 if args.quick else 20
@@ -293,7 +296,10 @@ def main() -> int:
         ratio = p / j
         hit = ratio <= FLATTEN_TARGET
         ok &= hit
-        print(f"{label:<32} {p:>10.1f} {j:>10.1f} {ratio:>6.2f}x  <={FLATTEN_TARGET}x {'ok' if hit else 'MISSED'}")
+        print(
+            f"{label:<32} {p:>10.1f} {j:>10.1f} {ratio:>6.2f}x  "
+            f"<={FLATTEN_TARGET}x {'ok' if hit else 'MISSED'}"
+        )
     print("\nall targets met" if ok else "\nsome targets MISSED")
     return 0
 

@@ -89,9 +89,11 @@ def main() -> int:
     final_loss = float(loss_fn(model, x_train, y_train)[0])
     test_acc = accuracy(model, x_test, y_test)
     elapsed = time.perf_counter() - start
-    print(f"final train loss {final_loss:.4f}  train accuracy "
-          f"{accuracy(model, x_train, y_train):.3f}  test accuracy {test_acc:.3f}  "
-          f"({elapsed:.1f} s)")
+    print(
+        f"final train loss {final_loss:.4f}  train accuracy "
+        f"{accuracy(model, x_train, y_train):.3f}  test accuracy {test_acc:.3f}  "
+        f"({elapsed:.1f} s)"
+    )
     if not final_loss < args.max_loss:
         print(f"FAILED: final loss {final_loss:.4f} is not below {args.max_loss}")
         return 1

@@ -60,7 +60,9 @@ class _PatchingLoader(importlib.abc.Loader):
 
 
 class _OpaxFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path, target=None) -> Optional[importlib.machinery.ModuleSpec]:
+    def find_spec(
+        self, fullname: str, path, target=None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
         if fullname not in PATCHED_MODULES:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)

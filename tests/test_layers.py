@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import jmp
 import numpy as np
 import pytest
+from helpers import tree_allclose
 
 import pax
-from helpers import tree_allclose
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -181,9 +181,7 @@ def test_vmap_equals_loop(case: LayerCase):
     per_example = [case.inputs(seed) for seed in (0, 10, 20)]
     expected = stack_trees([case.call(model, *args) for args in per_example])
     batched_args = stack_trees(per_example)
-    actual = jax.vmap(case.call, in_axes=(None, *[0] * len(batched_args)))(
-        model, *batched_args
-    )
+    actual = jax.vmap(case.call, in_axes=(None, *[0] * len(batched_args)))(model, *batched_args)
     tree_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -417,9 +415,9 @@ def test_batch_norm_matches_haiku(cls, create_scale, create_offset, decay_rate, 
 
     f = hk.without_apply_rng(
         hk.transform_with_state(
-            lambda x, is_training: hk.BatchNorm(
-                create_scale, create_offset, decay_rate, eps=1e-5
-            )(x, is_training)
+            lambda x, is_training: hk.BatchNorm(create_scale, create_offset, decay_rate, eps=1e-5)(
+                x, is_training
+            )
         )
     )
     xs = [normal(10 + i, shape, 2.0) + i for i in range(4)]

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tree_allclose
 
 import pax
-from helpers import tree_allclose
 
 GetAttrKey = jax.tree_util.GetAttrKey
 

@@ -45,7 +45,9 @@ def test_grad_values_matches_finite_differences():
         np.testing.assert_allclose(g, finite_differences(lambda: loss(X, Y), var), atol=2e-3)
     # and exactly PAX's gradients
     pax_grads = pax.grad(lambda net, x, y: ((net(x) - y) ** 2).mean())(m, X, Y)
-    for g, ref in zip(grads, [pax_grads[0].weight, pax_grads[0].bias, pax_grads[2].weight, pax_grads[2].bias]):
+    for g, ref in zip(
+        grads, [pax_grads[0].weight, pax_grads[0].bias, pax_grads[2].weight, pax_grads[2].bias]
+    ):
         np.testing.assert_allclose(g, ref, rtol=1e-6)
 
 
@@ -58,7 +60,9 @@ def test_input_gradients_come_first():
     grads = pax.Grad(loss, m.vars(), input_argnums=(0,))(X, Y)
     assert [g.shape for g in grads] == [(4, 2), (2, 3), (3,), (3, 2), (2,)]
     x_var = pax.StateVar(X)
-    np.testing.assert_allclose(grads[0], finite_differences(lambda: loss(x_var.value, Y), x_var), atol=2e-3)
+    np.testing.assert_allclose(
+        grads[0], finite_differences(lambda: loss(x_var.value, Y), x_var), atol=2e-3
+    )
     with pytest.raises(ValueError, match=r"argument 2, but the call has 2 positional"):
         pax.Grad(loss, m.vars(), input_argnums=2)(X, Y)
 
@@ -97,7 +101,9 @@ def test_state_variables_are_updated_not_differentiated():
     gv = pax.GradValues(lambda x: m(x).sum(), m.vars())
     grads, _ = gv(X)
     assert len(grads) == 1  # only the TrainVar
-    np.testing.assert_allclose(grads[0], finite_differences(lambda: jnp.sin(X @ m.w.value).sum(), m.w), atol=2e-3)
+    np.testing.assert_allclose(
+        grads[0], finite_differences(lambda: jnp.sin(X @ m.w.value).sum(), m.w), atol=2e-3
+    )
     assert int(m.calls.value) == 1  # the state change came back out
     assert not (m.gen.key.value == key).all()
 
@@ -122,7 +128,9 @@ def test_function_declaring_fewer_variables_still_gets_every_gradient():
     loss = pax.Function(lambda x, y: ((m(x) - y) ** 2).mean(), m[2:].vars())
     grads = pax.Grad(loss, m.vars())(X, Y)
     assert all(float(jnp.abs(g).sum()) > 0 for g in grads)
-    np.testing.assert_allclose(grads[0], finite_differences(lambda: loss(X, Y), m[0].vars()["(Linear).weight"]), atol=2e-3)
+    np.testing.assert_allclose(
+        grads[0], finite_differences(lambda: loss(X, Y), m[0].vars()["(Linear).weight"]), atol=2e-3
+    )
 
 
 def test_variables_missing_from_variables_are_constants():
@@ -151,7 +159,10 @@ class StatefulBN(pax.Module):
 def test_writing_a_variable_outside_variables_raises():
     bn = StatefulBN()
     bn.vars()
-    with pytest.raises(ValueError, match=r"(?s)Cannot write a traced value into StateVar `\(StatefulBN\).mean`.*Fix:"):
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)Cannot write a traced value into StateVar `\(StatefulBN\).mean`.*Fix:",
+    ):
         pax.Grad(lambda x: bn(x).sum(), bn.vars().subset(is_a=pax.TrainVar))(X)
     assert float(jnp.abs(bn.mean.value).sum()) == 0.0
 
@@ -174,7 +185,9 @@ class Tracker(pax.Module):
 
 def test_raw_array_state_outside_variables_raises_and_restores():
     t = Tracker()
-    with pytest.raises(ValueError, match=r"(?s)pax.Grad left a traced value in `\(Tracker\).last`.*restored"):
+    with pytest.raises(
+        ValueError, match=r"(?s)pax.Grad left a traced value in `\(Tracker\).last`.*restored"
+    ):
         pax.Grad(lambda x: t(x).sum(), t.vars().subset(is_a=pax.TrainVar))(X)
     assert float(jnp.abs(t.last).sum()) == 0.0 and not isinstance(t.last, jax.core.Tracer)
     with pytest.raises(ValueError, match="immutable outside `pax.pure`"):
@@ -197,7 +210,9 @@ def test_inner_transform_must_cover_what_it_writes():
     bn.vars()
     inner = pax.GradValues(lambda x: bn(x).sum(), bn.vars().subset(is_a=pax.TrainVar))
     outer = pax.Jit(lambda x: inner(x)[0], bn.vars())
-    with pytest.raises(ValueError, match=r"(?s)swapped by an enclosing pax.Jit but not by pax.GradValues"):
+    with pytest.raises(
+        ValueError, match=r"(?s)swapped by an enclosing pax.Jit but not by pax.GradValues"
+    ):
         outer(X)
     fixed = pax.Jit(pax.GradValues(lambda x: bn(x).sum(), bn.vars()), bn.vars())
     grads, _ = fixed(X)

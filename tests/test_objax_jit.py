@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tree_allclose
 
 import pax
-from helpers import tree_allclose
 
 X = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3)
 
@@ -22,7 +22,9 @@ def test_jit_module_and_function():
         return m(x) + 1
 
     np.testing.assert_allclose(pax.Jit(f)(X), m(X) + 1, rtol=1e-6)
-    with pytest.raises(ValueError, match=r"(?s)pax.Jit got a plain function and no `vc`.*with_vars"):
+    with pytest.raises(
+        ValueError, match=r"(?s)pax.Jit got a plain function and no `vc`.*with_vars"
+    ):
         pax.Jit(lambda x: m(x))
 
 
@@ -53,11 +55,17 @@ def test_batchnorm_state_is_updated_in_place():
 
 def test_state_outside_vc_raises_with_the_name():
     bn = pax.BatchNorm1D(3)
-    with pytest.raises(ValueError, match=r"(?s)pax.Jit left a traced value in `\(BatchNorm1D\).ema_mean`.*model.vars\(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)pax.Jit left a traced value in `\(BatchNorm1D\).ema_mean`.*model.vars\(\)",
+    ):
         pax.Jit(bn, bn.vars().subset(is_a=pax.TrainVar))(X)
     assert int(bn.ema_count) == 0
     other = pax.Linear(1, 1)
-    with pytest.raises(ValueError, match=r"(?s)Cannot set attribute `ema_mean`.*inside pax.Jit: .*vc=model.vars\(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)Cannot set attribute `ema_mean`.*inside pax.Jit: .*vc=model.vars\(\)",
+    ):
         pax.Jit(lambda x: bn(x), other.vars())(X)
 
 
@@ -85,7 +93,9 @@ def test_random_state_advances_and_default_generator_needs_vc():
     reference = pax.random.Generator(3)
     np.testing.assert_allclose(b, (reference(), pax.random.normal((2,), generator=reference))[1])
     np.testing.assert_array_equal(gen.key.value, reference.key.value)
-    with pytest.raises(ValueError, match=r"(?s)into RandomState `pax.random.DEFAULT_GENERATOR.key`.*Fix:"):
+    with pytest.raises(
+        ValueError, match=r"(?s)into RandomState `pax.random.DEFAULT_GENERATOR.key`.*Fix:"
+    ):
         pax.Jit(lambda x: x + pax.random.normal((2,)), pax.VarCollection())(jnp.zeros(2))
 
 
@@ -143,7 +153,9 @@ class PaxMomentum(pax.Module):
 
     def __call__(self, grads, params):
         del params
-        self.velocity = jax.tree_util.tree_map(lambda v, g: self.momentum * v + g, self.velocity, grads)
+        self.velocity = jax.tree_util.tree_map(
+            lambda v, g: self.momentum * v + g, self.velocity, grads
+        )
         return jax.tree_util.tree_map(lambda v: self.lr * v, self.velocity)
 
 

@@ -15,8 +15,7 @@ import pax
 def test_module_list_seed_example():
     ml = pax.ModuleList(["hello", pax.TrainVar(pax.random.normal((10, 2)))])
     assert str(ml.vars()) == (
-        "(ModuleList)[1]            20 (10, 2)\n"
-        "+Total(1)                  20"
+        "(ModuleList)[1]            20 (10, 2)\n+Total(1)                  20"
     )
     ml.pop()
     ml.append(pax.Linear(2, 3))  # in place, outside pax.pure
@@ -205,7 +204,10 @@ def test_force_args_undo_any_and_all():
 def test_force_args_is_a_module_with_the_wrapped_module_as_child():
     wrapped = pax.ForceArgs(pax.Linear(2, 2))
     assert len(jax.tree_util.tree_leaves(wrapped)) == 2
-    assert jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(wrapped)[0][0][0]) == ".__wrapped__.weight"
+    assert (
+        jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(wrapped)[0][0][0])
+        == ".__wrapped__.weight"
+    )
     grads = pax.grad(lambda m, x: m(x).sum())(wrapped, jnp.ones((1, 2)))
     assert grads.__wrapped__.weight.shape == (2, 2)
 
@@ -218,7 +220,9 @@ def test_conv_padding():
     assert pax.ConvPadding("SAME") is pax.ConvPadding.SAME and str(pax.ConvPadding.VALID) == "VALID"
     from pax._src.nn.padding import normalize_padding
 
-    assert normalize_padding("valid") == "VALID" and normalize_padding(pax.ConvPadding.SAME) == "SAME"
+    assert (
+        normalize_padding("valid") == "VALID" and normalize_padding(pax.ConvPadding.SAME) == "SAME"
+    )
     assert normalize_padding([(1, 1)]) == [(1, 1)]
     with pytest.raises(ValueError, match="Unknown padding 'full'"):
         normalize_padding("full")

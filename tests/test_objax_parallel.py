@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import pax
 from helpers import tree_allclose
 from test_objax_jit import ObjaxMomentum
+
+import pax
 
 N = jax.local_device_count()
 X = jnp.linspace(-1.0, 1.0, 3 * 4 * N).reshape(4 * N, 3)
@@ -29,10 +29,14 @@ def test_parallel_module_equals_single_device():
 def test_parallel_needs_replicated_variables_and_divisible_batches():
     m = pax.Linear(3, 2)
     para_m = pax.Parallel(m)
-    with pytest.raises(ValueError, match=r"(?s)TrainVarView `\(Linear\).weight` is not.*replicate\(\)"):
+    with pytest.raises(
+        ValueError, match=r"(?s)TrainVarView `\(Linear\).weight` is not.*replicate\(\)"
+    ):
         para_m(X)
     with m.vars().replicate():
-        with pytest.raises(ValueError, match=r"got an array of shape \(3, 3\); use a batch size divisible by 8"):
+        with pytest.raises(
+            ValueError, match=r"got an array of shape \(3, 3\); use a batch size divisible by 8"
+        ):
             para_m(X[:3])
 
 

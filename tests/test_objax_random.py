@@ -23,11 +23,19 @@ def test_guide_numbers(global_partitionable):
     # The guide's printout, whatever JAX's global threefry setting is.
     with jax.threefry_partitionable(global_partitionable):
         default = pax.random.Generator(0)  # what DEFAULT_GENERATOR starts as
-        np.testing.assert_allclose(pax.random.normal((2,), generator=default), [0.19307713, -0.52678305], atol=1e-6)
-        np.testing.assert_allclose(pax.random.normal((2,), generator=default), [0.00870693, -0.04888531], atol=1e-6)
+        np.testing.assert_allclose(
+            pax.random.normal((2,), generator=default), [0.19307713, -0.52678305], atol=1e-6
+        )
+        np.testing.assert_allclose(
+            pax.random.normal((2,), generator=default), [0.00870693, -0.04888531], atol=1e-6
+        )
         g1 = pax.random.Generator(seed=1337)
-        np.testing.assert_allclose(pax.random.normal((2,), generator=g1), [-0.3361883, -0.9903351], atol=1e-6)
-        np.testing.assert_allclose(pax.random.normal((2,), generator=g1), [0.5825488, -1.4342074], atol=1e-6)
+        np.testing.assert_allclose(
+            pax.random.normal((2,), generator=g1), [-0.3361883, -0.9903351], atol=1e-6
+        )
+        np.testing.assert_allclose(
+            pax.random.normal((2,), generator=g1), [0.5825488, -1.4342074], atol=1e-6
+        )
 
 
 def test_generator_follows_its_random_state():

@@ -111,7 +111,10 @@ def test_scope_prefix_and_stable_identity():
 
 def test_raw_arrays_are_train_or_state_views_per_parameters():
     vc = pax.BatchNorm1D(3).vars()
-    assert list(vc.subset(is_a=pax.TrainVar).keys()) == ["(BatchNorm1D).scale", "(BatchNorm1D).offset"]
+    assert list(vc.subset(is_a=pax.TrainVar).keys()) == [
+        "(BatchNorm1D).scale",
+        "(BatchNorm1D).offset",
+    ]
     assert list(vc.subset(is_a=pax.StateVar).keys()) == [
         "(BatchNorm1D).ema_mean",
         "(BatchNorm1D).ema_var",
@@ -128,7 +131,9 @@ def test_views_write_into_the_module_in_place():
     assert fc.weight.tolist() == [[1.0] * 3] * 2
     with pytest.raises(ValueError, match="read-only"):
         weight.value = jnp.zeros((2, 3))
-    with pytest.raises(ValueError, match=r"TrainVarView `\(Linear\).weight`.*received shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"TrainVarView `\(Linear\).weight`.*received shape \(3,\)"
+    ):
         weight.assign(jnp.ones(3))
     with pytest.raises(ValueError, match="immutable outside `pax.pure`"):
         fc.weight = jnp.zeros((2, 3))  # the module itself stays immutable
@@ -159,8 +164,15 @@ def test_views_of_arrays_inside_containers():
 def test_add_scopes_and_conflicts():
     m1, m2 = ObjaxLinear(3, 4), ObjaxLinear(4, 5)
     all_vars = m1.vars("m1") + m2.vars("m2")
-    assert list(all_vars.keys()) == ["m1(ObjaxLinear).w", "m1(ObjaxLinear).b", "m2(ObjaxLinear).w", "m2(ObjaxLinear).b"]
-    with pytest.raises(ValueError, match=r"Name conflict .*`\(ObjaxLinear\).w` names two different"):
+    assert list(all_vars.keys()) == [
+        "m1(ObjaxLinear).w",
+        "m1(ObjaxLinear).b",
+        "m2(ObjaxLinear).w",
+        "m2(ObjaxLinear).b",
+    ]
+    with pytest.raises(
+        ValueError, match=r"Name conflict .*`\(ObjaxLinear\).w` names two different"
+    ):
         m1.vars() + m2.vars()
     vc = m1.vars()
     vc.update(m1.vars())  # same names, same variables: fine
@@ -212,9 +224,10 @@ def test_rename_with_the_seed_renamers():
     renamer_all = Renamer({"[": ".", "]": ""}, renamer)
     assert list(m.vars().rename(renamer_all).keys()) == [".0.weight", ".0.bias"]
     assert Renamer([(r"weight", "w")], Renamer(str.upper))("(Linear).weight") == "(LINEAR).W"
-    assert m.vars().rename(lambda s: s.replace("(Linear)", ""))["(Sequential)[0].bias"] is m.vars()[
-        "(Sequential)[0](Linear).bias"
-    ]
+    assert (
+        m.vars().rename(lambda s: s.replace("(Linear)", ""))["(Sequential)[0].bias"]
+        is m.vars()["(Sequential)[0](Linear).bias"]
+    )
     with pytest.raises(TypeError, match="Renamer rules must be"):
         Renamer(42)
     with pytest.raises(ValueError, match="Name conflict"):

@@ -28,7 +28,9 @@ class Holder(pax.Module):
 def test_trainvar_guide_example():
     v = pax.TrainVar(jnp.arange(6, dtype=jnp.float32))
     assert v.value.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    with pytest.raises(ValueError, match=r"(?s)TrainVar.value is read-only.*v.assign\(v.value \+ 1\)"):
+    with pytest.raises(
+        ValueError, match=r"(?s)TrainVar.value is read-only.*v.assign\(v.value \+ 1\)"
+    ):
         v.value += 1
     v.assign(v.value + 1)
     assert v.value.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
@@ -227,7 +229,10 @@ def test_reduce_functions():
     assert reduce_mean(counts).dtype == jnp.int32
     assert pax.RandomState(0).reduce(x).tolist() == [0.0, 1.0]
     assert pax.StateVar(jnp.zeros(2), reduce=lambda t: t.sum(0)).reduce(x).tolist() == [6.0, 9.0]
-    assert pax.TrainRef(pax.TrainVar(jnp.zeros(2), reduce=reduce_first)).reduce(x).tolist() == [0.0, 1.0]
+    assert pax.TrainRef(pax.TrainVar(jnp.zeros(2), reduce=reduce_first)).reduce(x).tolist() == [
+        0.0,
+        1.0,
+    ]
 
 
 # -- tracer-leak guard ---------------------------------------------------------------------

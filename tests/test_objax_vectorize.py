@@ -39,7 +39,9 @@ def test_batch_axis_with_broadcast_arguments(batch_axis, args):
 
 def test_bad_batch_axis():
     m = pax.Linear(3, 2)
-    with pytest.raises(ValueError, match=r"batch_axis=\(0,\) \(one entry per argument\) but called with 2"):
+    with pytest.raises(
+        ValueError, match=r"batch_axis=\(0,\) \(one entry per argument\) but called with 2"
+    ):
         pax.Vectorize(lambda x, s: m(x), m.vars())(X, 1.0)
     with pytest.raises(ValueError, match="vectorizes no argument"):
         pax.Vectorize(m, batch_axis=(None,))

@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tree_allclose
 
 import pax
-from helpers import tree_allclose
 
 
 def is_empty(x):

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import opax
 import pytest
+from helpers import tree_allclose
 
 import pax
-from helpers import tree_allclose
 
 
 def _key(i: int) -> jax.Array:

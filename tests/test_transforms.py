@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import opax
 import pytest
+from helpers import tree_allclose
 
 import pax
-from helpers import tree_allclose
 
 
 def make_net(seed=0):
@@ -195,8 +195,8 @@ def test_non_module_first_argument_raises_type_error(transform, first):
     name = transform.__name__
     with pytest.raises(
         TypeError,
-        match=rf"(?s)pax\.{name} differentiates with respect to the trainable parameters of its first "
-        rf"argument, which must be a pax Module; got {type(first).__name__}.*jax\.grad",
+        match=rf"(?s)pax\.{name} differentiates with respect to the trainable parameters of "
+        rf"its first argument, which must be a pax Module; got {type(first).__name__}.*jax\.grad",
     ):
         transform(lambda m: jnp.sum(m))(first)
 

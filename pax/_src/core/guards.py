@@ -43,9 +43,45 @@ def _path_str(path) -> str:
     return jax.tree_util.keystr(tuple(path)) or "<root>"
 
 
+def _is_reference(x: Any) -> bool:
+    # e.g. a TrainRef: it aliases a variable stored elsewhere in the tree
+    return getattr(type(x), "_pax_is_reference", False)
+
+
+def _has_sharing(root: Any, module_type: type) -> bool:
+    """Fast check (no key paths): does a module or array occur twice?"""
+    seen = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        leaves = jax.tree_util.tree_leaves(
+            node,
+            is_leaf=lambda x, node=node: (
+                x is not node and (isinstance(x, module_type) or _is_reference(x))
+            ),
+        )
+        for value in leaves:
+            if _is_reference(value):
+                continue
+            is_module = isinstance(value, module_type)
+            if is_module or (hasattr(value, "shape") and hasattr(value, "dtype")):
+                if id(value) in seen:
+                    return True
+                seen.add(id(value))
+                if is_module:
+                    stack.append(value)
+    return False
+
+
 def assert_no_sharing(root: Any) -> None:
-    """Raise ``ValueError`` if a module or array occurs twice in ``root``'s tree."""
+    """Raise ``ValueError`` if a module or array occurs twice in ``root``'s tree.
+
+    The common case (no sharing) takes one pass without key paths; the paths for the
+    error message are only computed when something is shared."""
     from .module import Module  # local import: module.py imports this file
+
+    if not _has_sharing(root, Module):
+        return
 
     seen_modules: Dict[int, str] = {}
     seen_arrays: Dict[int, str] = {}
@@ -53,13 +89,12 @@ def assert_no_sharing(root: Any) -> None:
     def visit(node: Any, path: tuple) -> None:
         children, _ = jax.tree_util.tree_flatten_with_path(
             node,
-            is_leaf=lambda x: x is not node
-            and (isinstance(x, Module) or getattr(type(x), "_pax_is_reference", False)),
+            is_leaf=lambda x: x is not node and (isinstance(x, Module) or _is_reference(x)),
         )
         for sub_path, value in children:
             full = path + tuple(sub_path)
-            if getattr(type(value), "_pax_is_reference", False):
-                continue  # e.g. a TrainRef: it aliases a variable stored elsewhere
+            if _is_reference(value):
+                continue
             if isinstance(value, Module):
                 where = _path_str(full)
                 if id(value) in seen_modules:

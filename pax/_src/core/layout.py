@@ -37,6 +37,7 @@ def plain_dict(module: Any) -> Dict[str, Any]:
         d.pop(key, None)
     return d
 
+
 _PLAIN_STATIC = (str, bytes, int, float, complex, bool, type, range, type(None))
 
 

@@ -161,10 +161,10 @@ def default_mp_policy(module: T) -> T:
 
     >>> import pax
     >>> net = pax.Sequential(pax.Linear(3, 3), pax.BatchNorm1D(3))
-    >>> print(net.apply(pax.default_mp_policy).summary())
+    >>> print(net.apply(pax.default_mp_policy).summary())  # doctest: +ELLIPSIS
     Sequential
     ├── Linear(in_dim=3, out_dim=3, with_bias=True, mp_policy=FHF)
-    └── BatchNorm1D(num_channels=3, create_scale=True, create_offset=True, decay_rate=0.9, eps=1e-05, mp_policy=FFF)
+    └── BatchNorm1D(num_channels=3, ..., mp_policy=FFF)
     """
     precision = getattr(type(module), "_pax_default_precision", None)
     if precision is None or POLICY_KEY in module.__dict__:

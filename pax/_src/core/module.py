@@ -21,8 +21,8 @@ from .layout import (
     STATIC,
     Layout,
     check_not_hiding_nodes,
-    plain_dict,
     classify,
+    plain_dict,
 )
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
@@ -128,9 +128,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
     def __delattr__(self, name: str) -> None:
         d = self.__dict__
         if MUTABLE_KEY not in d:
-            raise ValueError(
-                MSG_IMMUTABLE_DEL.format(name=name, module=self._short_repr())
-            )
+            raise ValueError(MSG_IMMUTABLE_DEL.format(name=name, module=self._short_repr()))
         if name not in d or name in INTERNAL_KEYS:
             raise AttributeError(name)
         del d[name]
@@ -276,9 +274,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
                 f"{self._short_repr()}, but it appears {count} times. Pass a leaf "
                 f"taken from this module, e.g. `m.replace_node(m.fc.weight, w)`."
             )
-        module = jax.tree_util.tree_unflatten(
-            treedef, [value if x is node else x for x in leaves]
-        )
+        module = jax.tree_util.tree_unflatten(treedef, [value if x is node else x for x in leaves])
         assert_no_sharing(module)
         return module
 

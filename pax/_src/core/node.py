@@ -117,9 +117,7 @@ class _HashableValue:
         return static_hash(self.value)
 
 
-jax.tree_util.register_pytree_node(
-    StaticLeaf, _flatten_static_leaf, _unflatten_static_leaf
-)
+jax.tree_util.register_pytree_node(StaticLeaf, _flatten_static_leaf, _unflatten_static_leaf)
 
 
 def static_hash(value: Any) -> int:

@@ -30,9 +30,7 @@ def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
     return x  # a static value inside a mixed attribute
 
 
-def select_fields(
-    module: T, names: Iterable[str], all_fields: bool, submodules: bool
-) -> T:
+def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules: bool) -> T:
     """The module with only the trainable leaves kept (others become ``EmptyNode``).
 
     ``names`` (or every attribute when ``all_fields``) are trainable as a whole;
@@ -89,9 +87,7 @@ def parameters_method(*trainable_attributes: str, submodules: bool = True) -> Ca
     names = []
     for entry in trainable_attributes:
         if not isinstance(entry, str):
-            raise TypeError(
-                f"parameters_method takes attribute names (str), got {entry!r}."
-            )
+            raise TypeError(f"parameters_method takes attribute names (str), got {entry!r}.")
         names.extend(entry.split())
     names_set = frozenset(names)
 

@@ -99,9 +99,7 @@ def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[
     >>> y.shape
     (32, 1)
     """
-    if isinstance(module_or_method, MethodType) and isinstance(
-        module_or_method.__self__, Module
-    ):
+    if isinstance(module_or_method, MethodType) and isinstance(module_or_method.__self__, Module):
         module, func = module_or_method.__self__, module_or_method.__func__
     elif isinstance(module_or_method, Module):
         module = module_or_method
@@ -112,8 +110,7 @@ def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[
         module, func = None, module_or_method
     else:
         raise TypeError(
-            "module_and_value expects a pax module or a method of one, got "
-            f"{module_or_method!r}."
+            f"module_and_value expects a pax module or a method of one, got {module_or_method!r}."
         )
 
     @pure

@@ -1,5 +1,6 @@
 """Saving a module's arrays to a nested dict and loading them back."""
 
+import functools
 from typing import Any, Dict, TypeVar
 
 import jax
@@ -70,7 +71,7 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
         current, saved = d[name], state[name]
         try:
             new_d[name] = jax.tree_util.tree_map(
-                lambda c, s: _load_leaf(path, c, s), current, saved, is_leaf=is_node
+                functools.partial(_load_leaf, path), current, saved, is_leaf=is_node
             )
         except (TypeError, ValueError) as err:
             if "state_dict" in str(err):

@@ -117,7 +117,5 @@ class BatchNorm2D(BatchNorm):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if jnp.ndim(x) != 4:
-            raise ValueError(
-                f"BatchNorm2D expects (N, H, W, C) inputs, got shape {jnp.shape(x)}."
-            )
+            raise ValueError(f"BatchNorm2D expects (N, H, W, C) inputs, got shape {jnp.shape(x)}.")
         return super().__call__(x)

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
-from .validation import check_positive_ints
 from .initializers import Initializer, truncated_normal, zeros
+from .validation import check_positive_ints
 
 
 class Linear(Module):

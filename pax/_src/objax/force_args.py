@@ -63,7 +63,8 @@ class ForceArgs(Module):
             kept = {
                 k: v
                 for k, v in m.forced_kwargs.items()
-                if kwargs and not (k in kwargs and (kwargs[k] is ForceArgs.ANY or _same(kwargs[k], v)))
+                if kwargs
+                and not (k in kwargs and (kwargs[k] is ForceArgs.ANY or _same(kwargs[k], v)))
             }
             if kept != m.forced_kwargs:
                 _set_in_place(m, "forced_kwargs", kept)

@@ -17,7 +17,9 @@ def _argnums(transform: str, input_argnums: Optional[Union[int, Sequence[int]]])
         input_argnums = (input_argnums,)
     out = tuple(input_argnums)
     if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in out):
-        raise TypeError(f"{transform}: input_argnums must be non-negative ints, got {input_argnums!r}.")
+        raise TypeError(
+            f"{transform}: input_argnums must be non-negative ints, got {input_argnums!r}."
+        )
     return out
 
 

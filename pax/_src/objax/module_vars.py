@@ -153,7 +153,9 @@ def view_of(owner: Any, attr: str, path: Path, trainable: bool) -> BaseVar:
 def _children(value: Any) -> Iterable[Tuple[Path, Any]]:
     if is_node(value):
         return [((), value)]
-    return [(tuple(p), x) for p, x in jax.tree_util.tree_flatten_with_path(value, is_leaf=is_node)[0]]
+    return [
+        (tuple(p), x) for p, x in jax.tree_util.tree_flatten_with_path(value, is_leaf=is_node)[0]
+    ]
 
 
 def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:

@@ -113,7 +113,9 @@ def uniform(shape: Shape, *, generator: Optional[Generator] = None) -> jax.Array
         return jax.random.uniform(_key(generator), shape=tuple(shape))
 
 
-def randint(shape: Shape, low: int, high: int, *, generator: Optional[Generator] = None) -> jax.Array:
+def randint(
+    shape: Shape, low: int, high: int, *, generator: Optional[Generator] = None
+) -> jax.Array:
     """Integer samples in ``[low, high)``."""
     with objax_prng_mode():
         return jax.random.randint(_key(generator), shape=tuple(shape), minval=low, maxval=high)
@@ -151,4 +153,3 @@ def truncated_normal(
     with objax_prng_mode():
         key = _key(generator)
         return jax.random.truncated_normal(key, lower, upper, shape=tuple(shape)) * scale
-

@@ -34,9 +34,7 @@ class Renamer:
         if isinstance(rules, dict):
             for k, v in rules.items():
                 if not isinstance(k, str) or not isinstance(v, str):
-                    raise TypeError(
-                        f"Renamer dict rules map str to str, got {k!r}: {v!r}."
-                    )
+                    raise TypeError(f"Renamer dict rules map str to str, got {k!r}: {v!r}.")
             self.rules: Rules = dict(rules)
         elif isinstance(rules, (list, tuple)):
             pairs = []
@@ -46,7 +44,9 @@ class Renamer:
                         f"Renamer list rules are (regex, replacement) pairs, got {pair!r}."
                     )
                 pattern, replacement = pair
-                pairs.append((re.compile(pattern) if isinstance(pattern, str) else pattern, replacement))
+                pairs.append(
+                    (re.compile(pattern) if isinstance(pattern, str) else pattern, replacement)
+                )
             self.rules = pairs
         elif callable(rules):
             self.rules = rules

@@ -219,9 +219,7 @@ def _changed_leaves(old: Any, new: Any) -> List[Tuple[Tuple[Any, ...], Any]]:
     except Exception:  # noqa: BLE001 - an odd old value: treat every leaf as changed
         old_leaves = {}
     missing = object()
-    return [
-        (tuple(p), x) for p, x in new_leaves if old_leaves.get(tuple(p), missing) is not x
-    ]
+    return [(tuple(p), x) for p, x in new_leaves if old_leaves.get(tuple(p), missing) is not x]
 
 
 def _find_attribute_leak(frame: Frame):

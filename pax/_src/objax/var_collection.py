@@ -43,7 +43,9 @@ class VarCollection(Dict[str, BaseVar]):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__()
         if len(args) > 1:
-            raise TypeError(f"VarCollection expected at most 1 positional argument, got {len(args)}.")
+            raise TypeError(
+                f"VarCollection expected at most 1 positional argument, got {len(args)}."
+            )
         if args:
             self.update(args[0])
         if kwargs:

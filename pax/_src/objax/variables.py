@@ -156,7 +156,9 @@ class BaseVar(PaxNode):
         name = self._pax_name or self._default_name()
         name_part = f"{name!r}, " if name else ""
         if hasattr(value, "shape") and hasattr(value, "dtype"):
-            return f"{type(self).__name__}({name_part}shape={tuple(value.shape)}, dtype={value.dtype})"
+            return (
+                f"{type(self).__name__}({name_part}shape={tuple(value.shape)}, dtype={value.dtype})"
+            )
         return f"{type(self).__name__}({name_part}value={value!r})"
 
     # -- pytree protocol ------------------------------------------------------------

@@ -39,7 +39,9 @@ def _wrt_parameters(jax_transform: Callable, name: str, func: Callable, has_aux:
     return wrapper
 
 
-def value_and_grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Tuple[Any, Any]]:
+def value_and_grad(
+    func: Callable[..., Any], has_aux: bool = False
+) -> Callable[..., Tuple[Any, Any]]:
     """A pax version of ``jax.value_and_grad``: gradients w.r.t. the trainable
     parameters of the first argument, as a module of the same structure (leaves
     that are not trainable are ``pax.EmptyNode``).

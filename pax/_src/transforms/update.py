@@ -28,7 +28,9 @@ def _checked(loss_fn: Callable) -> Callable:
     def checked_loss_fn(model, *inputs, **kwinputs):
         out = loss_fn(model, *inputs, **kwinputs)
         if not (isinstance(out, tuple) and len(out) == 2):
-            raise ValueError(MSG_BAD_LOSS_OUTPUT.format(problem=f"it returned {type(out).__name__}"))
+            raise ValueError(
+                MSG_BAD_LOSS_OUTPUT.format(problem=f"it returned {type(out).__name__}")
+            )
         loss, aux_and_model = out
         if not (isinstance(aux_and_model, tuple) and len(aux_and_model) == 2):
             raise ValueError(
@@ -51,7 +53,9 @@ def _checked(loss_fn: Callable) -> Callable:
     return checked_loss_fn
 
 
-def build_update_fn(loss_fn: Callable[..., Tuple[Any, Tuple[Any, Any]]], *, scan_mode: bool = False):
+def build_update_fn(
+    loss_fn: Callable[..., Tuple[Any, Tuple[Any, Any]]], *, scan_mode: bool = False
+):
     """Build a simple update function.
 
     ``loss_fn(model, *inputs)`` must return ``(loss, (aux, model))``. The result is

@@ -556,3 +556,14 @@ def test_update_fn_under_pmap_with_replicated_model_and_optimizer():
             rtol=1e-5,
             atol=1e-6,
         )
+
+
+@pytest.mark.parametrize("transform", [pax.grad, pax.value_and_grad])
+def test_extra_keyword_arguments_go_to_the_jax_transform(transform):
+    net = pax.Linear(2, 1)
+    x = jnp.ones((1, 2))
+    out = transform(lambda m, x: jnp.sum(m(x)), allow_int=True)(net, x)
+    grads = out if transform is pax.grad else out[1]
+    np.testing.assert_allclose(grads.weight, jnp.ones((2, 1)), rtol=1e-6)
+    with pytest.raises(ValueError, match="`argnums` is not supported"):
+        transform(lambda m, x: jnp.sum(m(x)), argnums=1)

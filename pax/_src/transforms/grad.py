@@ -22,14 +22,23 @@ def _check_module(name: str, module: Any) -> None:
         raise TypeError(MSG_NOT_A_MODULE.format(fn=name, got=type(module).__name__))
 
 
-def _wrt_parameters(jax_transform: Callable, name: str, func: Callable, has_aux: bool) -> Callable:
+def _wrt_parameters(
+    jax_transform: Callable, name: str, func: Callable, has_aux: bool, options: dict
+) -> Callable:
     """Apply ``jax_transform`` (``jax.grad`` or ``jax.value_and_grad``) with respect to
-    the trainable parameters of ``func``'s first argument."""
+    the trainable parameters of ``func``'s first argument. ``options`` are further
+    keyword arguments of the JAX transform (e.g. ``allow_int``)."""
+    if "argnums" in options:
+        raise ValueError(
+            f"{name} always differentiates with respect to the trainable parameters of "
+            "the first argument; `argnums` is not supported. Use `jax.grad` for other "
+            "arguments."
+        )
 
     def with_params(params, module, *args, **kwargs):
         return func(merge(module, params), *args, **kwargs)
 
-    transformed = jax_transform(with_params, has_aux=has_aux)
+    transformed = jax_transform(with_params, has_aux=has_aux, **options)
 
     @functools.wraps(func)
     def wrapper(module, *args, **kwargs):
@@ -40,7 +49,7 @@ def _wrt_parameters(jax_transform: Callable, name: str, func: Callable, has_aux:
 
 
 def value_and_grad(
-    func: Callable[..., Any], has_aux: bool = False
+    func: Callable[..., Any], has_aux: bool = False, **jax_kwargs: Any
 ) -> Callable[..., Tuple[Any, Any]]:
     """A pax version of ``jax.value_and_grad``: gradients w.r.t. the trainable
     parameters of the first argument, as a module of the same structure (leaves
@@ -53,11 +62,13 @@ def value_and_grad(
     >>> grads.weight.shape
     (2, 1)
     """
-    return _wrt_parameters(jax.value_and_grad, "pax.value_and_grad", func, has_aux)
+    return _wrt_parameters(jax.value_and_grad, "pax.value_and_grad", func, has_aux, jax_kwargs)
 
 
-def grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
+def grad(func: Callable[..., Any], has_aux: bool = False, **jax_kwargs: Any) -> Callable[..., Any]:
     """Gradient w.r.t. the trainable parameters of the first argument.
+
+    Further keyword arguments (e.g. ``allow_int``) are passed to ``jax.grad``.
 
     >>> import jax.numpy as jnp, pax
     >>> @pax.pure
@@ -72,4 +83,4 @@ def grad(func: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
     >>> grads.weight.shape
     (1, 1)
     """
-    return _wrt_parameters(jax.grad, "pax.grad", func, has_aux)
+    return _wrt_parameters(jax.grad, "pax.grad", func, has_aux, jax_kwargs)

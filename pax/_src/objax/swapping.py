@@ -17,7 +17,6 @@ import threading
 from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
 
 import jax
-from jax.core import Tracer
 
 from ..core.guards import MSG_IMMUTABLE
 from ..core.layout import CACHE_KEY, INTERNAL_KEYS, MUTABLE_KEY
@@ -97,11 +96,11 @@ def is_view(storage: Any) -> bool:
 
 def has_tracer(value: Any) -> bool:
     """True if ``value`` is, or (for a pytree) contains, a JAX tracer."""
-    if isinstance(value, Tracer):
+    if isinstance(value, jax.core.Tracer):
         return True
     if isinstance(value, jax.Array) or value is None:
         return False
-    return any(isinstance(x, Tracer) for x in jax.tree_util.tree_leaves(value))
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(value))
 
 
 def check_write(name_of: Any, storage: Any, current: Any, new: Any) -> None:
@@ -110,7 +109,7 @@ def check_write(name_of: Any, storage: Any, current: Any, new: Any) -> None:
     ``name_of`` is a zero-argument callable giving the variable's description (only
     called to build the error message).
     """
-    if not isinstance(new, Tracer):
+    if not isinstance(new, jax.core.Tracer):
         return
     frames = REGISTRY.frames
     key = id(storage)
@@ -123,7 +122,7 @@ def check_write(name_of: Any, storage: Any, current: Any, new: Any) -> None:
                     name=name_of(), inner=frames[-1].transform, outer=frame.transform
                 )
             )
-    if isinstance(current, Tracer):
+    if isinstance(current, jax.core.Tracer):
         return  # a variable created (or unflattened) inside the trace itself
     raise ValueError(MSG_TRACER_LEAK.format(name=name_of()))
 

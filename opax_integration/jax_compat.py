@@ -13,7 +13,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import jax.numpy as jnp
 
@@ -44,7 +44,7 @@ _NUMPY_VIEW = _NumpyWithLegacyClip()
 def patch_module(module: types.ModuleType) -> None:
     """Point ``module.jnp`` at the compatible view (when it uses ``jnp``)."""
     if getattr(module, "jnp", None) is jnp:
-        module.jnp = _NUMPY_VIEW
+        cast(Any, module).jnp = _NUMPY_VIEW
 
 
 class _PatchingLoader(importlib.abc.Loader):

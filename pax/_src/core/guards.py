@@ -1,6 +1,6 @@
 """Checks that catch the common silent bugs of pytree modules."""
 
-from typing import Any, Dict
+from typing import Any, Callable, Dict, cast
 
 import jax
 
@@ -56,8 +56,12 @@ def _has_sharing(root: Any, module_type: type) -> bool:
         node = stack.pop()
         leaves = jax.tree_util.tree_leaves(
             node,
-            is_leaf=lambda x, node=node: (
-                x is not node and (isinstance(x, module_type) or _is_reference(x))
+            # (mypy cannot infer a lambda with a default argument from the context)
+            is_leaf=cast(
+                "Callable[[Any], bool]",
+                lambda x, node=node: (
+                    x is not node and (isinstance(x, module_type) or _is_reference(x))
+                ),
             ),
         )
         for value in leaves:

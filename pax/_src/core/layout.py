@@ -10,7 +10,7 @@ treedef comparisons hit the ``is`` fast path or a cached hash.
 import functools
 import operator
 import types
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
 import numpy as np
@@ -73,7 +73,7 @@ class Layout:
         static_dict[LAYOUT_KEY] = self
         self.static_dict = static_dict
         self.get_children = _children_getter(self.children, self.mixed)
-        self._hash = None
+        self._hash: Optional[int] = None
 
     def __getattr__(self, name: str) -> Any:
         # only reached while the ``build`` slot is still empty
@@ -155,7 +155,7 @@ def _generate_builder(layout: Layout) -> Callable:
     for name in sorted(layout.mixed):
         lines.append(f"    d[{name!r}] = unwrap_mixed(d[{name!r}])")
     lines.append("    return module")
-    namespace = {
+    namespace: Dict[str, Any] = {
         "static": layout.static_dict,
         "unwrap_mixed": unwrap_mixed,
     }

@@ -7,7 +7,7 @@ policy is static data, so it is part of the treedef.
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, TypeVar
+from typing import Any, Callable, Dict, Type, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +95,7 @@ def _mp_class(base: type) -> type:
     return cls
 
 
-def _rebuild(module: Module, cls: type, statics: Dict[str, Any], drop=()) -> Module:
+def _rebuild(module: T, cls: Type[Module], statics: Dict[str, Any], drop=()) -> T:
     d = plain_dict(module)
     kinds = dict(d[LAYOUT_KEY].kinds)
     for name in drop:

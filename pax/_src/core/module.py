@@ -6,7 +6,7 @@ is a value: outside :func:`pax.pure` (and ``__init__``) its attributes cannot be
 rebound, and every JAX transform hands back new modules.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union, cast
 
 import jax
 
@@ -105,7 +105,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
         if name in INTERNAL_KEYS or name == "__dict__":
             raise ValueError(f"`{name}` is reserved for pax internals.")
-        descriptor = getattr(type(self), name, None)
+        descriptor: Any = getattr(type(self), name, None)
         if hasattr(descriptor, "__set__"):
             # a property of the class: run its setter instead of shadowing it
             if isinstance(descriptor, property) and descriptor.fset is None:
@@ -305,7 +305,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         Lambda
         Sequential
         """
-        return fn(self.apply_submodules(fn))
+        return cast(T, fn(self.apply_submodules(fn)))
 
     def apply_submodules(self: T, fn: Callable[["Module"], "Module"]) -> T:
         """A copy whose submodules (recursively, not the module itself) went through ``fn``."""
@@ -318,6 +318,8 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             return True
         if type(self) is not type(other):
             return False
+        a_def: Any  # jaxlib's PyTreeDef has no type stubs
+        b_def: Any
         a_leaves, a_def = jax.tree_util.tree_flatten(self)
         b_leaves, b_def = jax.tree_util.tree_flatten(other)
         if a_def != b_def or len(a_leaves) != len(b_leaves):
@@ -485,6 +487,8 @@ def _is_merge_leaf(x: Any) -> bool:
 
 def merge(module: T, other: T) -> T:
     """The leaves of ``other`` that are not ``EmptyNode`` replace those of ``module``."""
+    a_def: Any  # jaxlib's PyTreeDef has no type stubs
+    b_def: Any
     a_leaves, a_def = jax.tree_util.tree_flatten(module, is_leaf=_is_merge_leaf)
     b_leaves, b_def = jax.tree_util.tree_flatten(other, is_leaf=_is_merge_leaf)
     if a_def != b_def:

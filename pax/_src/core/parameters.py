@@ -158,7 +158,7 @@ def unfreeze_parameters(module: T, *, origin: T) -> T:
     """Undo :func:`freeze_parameters`: the leaves of ``module`` in the structure of
     ``origin`` (the module before freezing)."""
     leaves = jax.tree_util.tree_leaves(module)
-    treedef = jax.tree_util.tree_structure(origin)
+    treedef: Any = jax.tree_util.tree_structure(origin)  # PyTreeDef: no type stubs
     if treedef.num_leaves != len(leaves):
         raise ValueError(
             f"unfreeze_parameters: `origin` has {treedef.num_leaves} leaves but the "

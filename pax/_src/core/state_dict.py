@@ -47,7 +47,7 @@ def _load_leaf(path: str, current: Any, saved: Any) -> Any:
         return saved
     if isinstance(current, PaxNode) and saved is not None:
         # a variable wrapper holding one array: rebuild it around the saved value
-        treedef = jax.tree_util.tree_structure(current)
+        treedef: Any = jax.tree_util.tree_structure(current)  # PyTreeDef: no type stubs
         if treedef.num_leaves == 1:
             return jax.tree_util.tree_unflatten(treedef, [saved])
     return current

@@ -1,7 +1,7 @@
 """Readable comparison of pytree structures."""
 
 import difflib
-from typing import Any, List
+from typing import Any, List, cast
 
 import jax
 
@@ -58,7 +58,8 @@ def assert_structure_equal(tree_a: Any, tree_b: Any) -> bool:
     >>> pax.assert_structure_equal(pax.Linear(2, 2), pax.Linear(2, 2))
     True
     """
-    if jax.tree_util.tree_structure(tree_a) == jax.tree_util.tree_structure(tree_b):
+    # cast: jaxlib's PyTreeDef has no type stubs
+    if cast(Any, jax.tree_util.tree_structure(tree_a)) == jax.tree_util.tree_structure(tree_b):
         return True
     raise ValueError(
         "The two pytrees have different structures:\n" + structure_diff(tree_a, tree_b)

@@ -8,7 +8,7 @@ reaches into the function or the variables they hold, and ``vars()`` of the modu
 names their variables under the attribute, like Objax.
 """
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import jax
 
@@ -52,7 +52,7 @@ def resolve_vc(transform: str, f: Any, vc: Optional[Any]) -> VarCollection:
     if vc is not None:
         return vc if isinstance(vc, VarCollection) else VarCollection(vc)
     if isinstance(f, PaxNode) and callable(getattr(f, "vars", None)):
-        return f.vars()
+        return cast(Any, f).vars()
     raise ValueError(MSG_NEED_VC.format(transform=transform))
 
 

@@ -1,6 +1,6 @@
 """``pax.ModuleList``: a Python list that is a pax module."""
 
-from typing import Any, Iterable, Iterator, List
+from typing import Any, Iterable, Iterator, List, SupportsIndex, Type
 
 from ..core.guards import assert_no_sharing
 from ..core.layout import LAYOUT_KEY, MUTABLE_KEY, plain_dict
@@ -8,7 +8,8 @@ from ..core.module import Module
 from ..core.node import blank_instance
 
 
-class ModuleList(Module, list):
+# Module's __hash__ (by structure) replaces list's __hash__ = None on purpose
+class ModuleList(Module, list):  # type: ignore[misc]
     """A list that is a pax module: its items (modules, variables, arrays, other
     values) are the module's content, and ``vars()`` names them by index.
 
@@ -69,10 +70,10 @@ class ModuleList(Module, list):
     def extend(self, items: Iterable[Any]) -> None:
         self._updated(list.extend, list(items))
 
-    def insert(self, index: int, item: Any) -> None:
+    def insert(self, index: SupportsIndex, item: Any) -> None:
         self._updated(list.insert, index, item)
 
-    def pop(self, index: int = -1) -> Any:
+    def pop(self, index: SupportsIndex = -1) -> Any:
         return self._updated(list.pop, index)
 
     def remove(self, item: Any) -> None:
@@ -98,7 +99,7 @@ class ModuleList(Module, list):
         self.extend(other)
         return self
 
-    def __imul__(self, n: int) -> "ModuleList":
+    def __imul__(self, n: SupportsIndex) -> "ModuleList":
         self._store(list(self.items) * n)
         return self
 
@@ -132,7 +133,7 @@ class ModuleList(Module, list):
     def __radd__(self, other: Iterable[Any]) -> "ModuleList":
         return ModuleList(list(other) + list(self.items))
 
-    def __mul__(self, n: int) -> "ModuleList":
+    def __mul__(self, n: SupportsIndex) -> "ModuleList":
         return ModuleList(list(self.items) * n)
 
     __rmul__ = __mul__
@@ -160,7 +161,7 @@ class ModuleList(Module, list):
         return self._repr({"len": len(self.items)})
 
 
-def _rebuild(cls: type, state: dict) -> ModuleList:
+def _rebuild(cls: Type[ModuleList], state: dict) -> ModuleList:
     module = blank_instance(cls)
     module.__dict__.update(state)
     return module

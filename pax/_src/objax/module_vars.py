@@ -29,7 +29,7 @@ can train PAX-style layers. The views of a module are cached on the module objec
 views: call ``vars()`` on the module object your code actually calls.
 """
 
-from typing import Any, Dict, Iterable, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Optional, Set, Tuple, cast
 
 import jax
 from jax.tree_util import DictKey, GetAttrKey, SequenceKey
@@ -49,6 +49,10 @@ class _View:
 
     __slots__ = ()
     _pax_is_view = True
+    # slots of the concrete view classes
+    _owner: Any
+    _attr: str
+    _path: Path
 
     def _get(self) -> Any:
         value = _read_attr(self._owner, self._attr)
@@ -71,7 +75,7 @@ class TrainVarView(_View, TrainVar):
 
     @classmethod
     def _pax_unflatten(cls, aux: Any, children: Any) -> TrainVar:
-        return TrainVar._pax_unflatten(aux, children)
+        return cast(TrainVar, TrainVar._pax_unflatten(aux, children))
 
 
 class StateVarView(_View, StateVar):
@@ -81,7 +85,7 @@ class StateVarView(_View, StateVar):
 
     @classmethod
     def _pax_unflatten(cls, aux: Any, children: Any) -> StateVar:
-        return StateVar._pax_unflatten(aux, children)
+        return cast(StateVar, StateVar._pax_unflatten(aux, children))
 
 
 def _read_attr(owner: Any, attr: str) -> Any:
@@ -126,7 +130,7 @@ def _replace_path(value: Any, path: Path, new: Any) -> Any:
 
 
 def _new_view(cls: type, owner: Any, attr: str, path: Path) -> BaseVar:
-    view = object.__new__(cls)
+    view: Any = object.__new__(cls)
     view._value = None
     view._reduce = reduce_mean
     view._pax_name = None
@@ -201,5 +205,5 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
                     trainable = _trainable_paths(module)
                 _add(vc, name, view_of(module, attr, path, (attr, path) in trainable))
             elif isinstance(leaf, PaxNode) and callable(getattr(leaf, "vars", None)):
-                vc.update(leaf.vars(scope=name))
+                vc.update(cast(Any, leaf).vars(scope=name))
     return vc

@@ -1,9 +1,11 @@
 """``pax.util.Renamer``: rename the entries of a ``VarCollection``."""
 
 import re
-from typing import Callable, Dict, Optional, Pattern, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 Rules = Union[Dict[str, str], Sequence[Tuple[Union[str, Pattern[str]], str]], Callable[[str], str]]
+# ``Rules`` as stored: patterns compiled, sequences as a list
+_CompiledRules = Union[Dict[str, str], List[Tuple[Pattern[str], str]], Callable[[str], str]]
 
 
 class Renamer:
@@ -35,9 +37,9 @@ class Renamer:
             for k, v in rules.items():
                 if not isinstance(k, str) or not isinstance(v, str):
                     raise TypeError(f"Renamer dict rules map str to str, got {k!r}: {v!r}.")
-            self.rules: Rules = dict(rules)
+            self.rules: _CompiledRules = dict(rules)
         elif isinstance(rules, (list, tuple)):
-            pairs = []
+            pairs: List[Tuple[Pattern[str], str]] = []
             for pair in rules:
                 if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
                     raise TypeError(

@@ -1,7 +1,19 @@
 """``pax.VarCollection``: a dict ``name -> variable`` with Objax's helpers."""
 
 import contextlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Type, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    Union,
+    cast,
+)
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +77,8 @@ class VarCollection(Dict[str, BaseVar]):
         out.update(other)
         return out
 
-    def __iter__(self) -> Iterator[BaseVar]:
+    # iterates over the variables, not the names: deliberately unlike dict
+    def __iter__(self) -> Iterator[BaseVar]:  # type: ignore[override]
         """Each variable once, in insertion order (not the names: use ``keys()``)."""
         seen = set()
         for v in self.values():
@@ -101,7 +114,7 @@ class VarCollection(Dict[str, BaseVar]):
 
         Shapes and dtypes must match the current values (``ValueError`` otherwise).
         """
-        variables = list(self)
+        variables = cast(List[BaseVar], list(self))  # our __iter__, not dict's
         tensors = list(tensors)
         if len(variables) != len(tensors):
             raise ValueError(

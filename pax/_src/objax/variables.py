@@ -17,7 +17,7 @@ other kinds never are.
 [Array([1., 2., 3.], dtype=float32), Array(0., dtype=float32)]
 """
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Type, cast
 
 import jax
 import jax.numpy as jnp
@@ -177,7 +177,7 @@ class BaseVar(PaxNode):
 _VALUE_KEY = (jax.tree_util.GetAttrKey("value"),)
 
 
-def _register(cls: type) -> None:
+def _register(cls: Type["BaseVar"]) -> None:
     def flatten_with_keys(var: BaseVar):
         children, aux = var._pax_flatten()
         return list(zip(_VALUE_KEY, children)), aux
@@ -324,7 +324,7 @@ class TrainRef(BaseState):
         ref._value = None
         ref._reduce = None
         ref._pax_name = None
-        ref.ref = TrainVar._pax_unflatten(aux, children)
+        ref.ref = cast(TrainVar, TrainVar._pax_unflatten(aux, children))
         return ref
 
 

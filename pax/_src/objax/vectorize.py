@@ -1,6 +1,6 @@
 """``pax.Vectorize``: ``jax.vmap`` for functions and modules that use variables."""
 
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import jax
 
@@ -78,6 +78,7 @@ class Vectorize(VarsWrapper):
             )
         n = leaves[0].shape[axis]
         storages = unique_storages(list(self.vc))
+        axes: List[Optional[int]]
         tensors, axes = [], []
         for s in storages:
             if isinstance(s, RandomState):

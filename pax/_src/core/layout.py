@@ -3,8 +3,9 @@
 Every module keeps a :class:`Layout` in ``__dict__["_pax_layout"]``. The layout
 lists the attribute names (in assignment order), which of them are children, and
 the values of the static ones. It is immutable and shared between a module and
-all its copies, so flattening a module costs one list comprehension, and JAX's
-treedef comparisons hit the ``is`` fast path or a cached hash.
+all its copies, so flattening a module is one ``itemgetter`` call, unflattening one
+generated function, and JAX's treedef comparisons hit the ``is`` fast path or a
+cached hash.
 """
 
 import functools
@@ -258,7 +259,7 @@ def check_not_hiding_nodes(owner: Any, name: str, value: Any) -> None:
         )
 
 
-def _is_data_leaf(x: Any) -> bool:
+def is_data_leaf(x: Any) -> bool:
     # arrays, tracers, and array stand-ins such as ``jax.ShapeDtypeStruct``
     return isinstance(x, NODE_TYPES) or (hasattr(x, "shape") and hasattr(x, "dtype"))
 
@@ -266,7 +267,7 @@ def _is_data_leaf(x: Any) -> bool:
 def wrap_mixed(value: Any) -> Any:
     """Move the non-array leaves of a mixed attribute into the tree structure."""
     return jax.tree_util.tree_map(
-        lambda x: x if _is_data_leaf(x) else StaticLeaf(x), value, is_leaf=is_node
+        lambda x: x if is_data_leaf(x) else StaticLeaf(x), value, is_leaf=is_node
     )
 
 

@@ -7,15 +7,14 @@ policy is static data, so it is part of the treedef.
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, Type, TypeVar
+from typing import Any, Callable, Dict, TypeVar
 
 import jax
 import jax.numpy as jnp
 import jmp
 
-from .layout import LAYOUT_KEY, STATIC, Layout, plain_dict
-from .module import Module
-from .node import blank_instance
+from .layout import LAYOUT_KEY
+from .module import Module, with_statics
 
 T = TypeVar("T", bound=Module)
 
@@ -95,20 +94,6 @@ def _mp_class(base: type) -> type:
     return cls
 
 
-def _rebuild(module: T, cls: Type[Module], statics: Dict[str, Any], drop=()) -> T:
-    d = plain_dict(module)
-    kinds = dict(d[LAYOUT_KEY].kinds)
-    for name in drop:
-        d.pop(name, None)
-        kinds.pop(name, None)
-    d.update(statics)
-    kinds.update({n: STATIC for n in statics})
-    d[LAYOUT_KEY] = Layout(kinds, d)
-    new = blank_instance(cls)
-    new.__dict__.update(d)
-    return new
-
-
 def apply_mp_policy(module: T, mp_policy: jmp.Policy) -> T:
     """A copy of ``module`` that follows the jmp ``mp_policy`` (its submodules keep theirs).
 
@@ -127,7 +112,7 @@ def apply_mp_policy(module: T, mp_policy: jmp.Policy) -> T:
             "The module already has a mixed-precision policy. Call "
             "`pax.unwrap_mp_policy(module)` first to remove it."
         )
-    new = _rebuild(module, _mp_class(type(module)), {POLICY_KEY: mp_policy})
+    new = with_statics(module, {POLICY_KEY: mp_policy}, cls=_mp_class(type(module)))
     d = new.__dict__
     for name in d[LAYOUT_KEY].children:
         if not _holds_module(d[name]):
@@ -150,7 +135,7 @@ def unwrap_mp_policy(module: T) -> T:
             "`unwrap_mp_policy` undoes `apply_mp_policy`."
         )
     base = type(module).__dict__.get("_pax_mp_base", type(module).__mro__[1])
-    return _rebuild(module, base, {}, drop=(POLICY_KEY,))
+    return with_statics(module, {}, cls=base, drop=(POLICY_KEY,))
 
 
 def default_mp_policy(module: T) -> T:

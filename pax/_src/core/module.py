@@ -200,11 +200,11 @@ class Module(PaxNode, metaclass=_ModuleMeta):
     # -- modes ---------------------------------------------------------------------
     def train(self: T) -> T:
         """A copy with this module and all submodules in training mode."""
-        return self.apply(lambda m: m._with_statics(_training=True))
+        return self.apply(lambda m: with_statics(m, {"_training": True}))
 
     def eval(self: T) -> T:
         """A copy with this module and all submodules in evaluation mode."""
-        return self.apply(lambda m: m._with_statics(_training=False))
+        return self.apply(lambda m: with_statics(m, {"_training": False}))
 
     # -- copies and functional updates ----------------------------------------
     def copy(self: T) -> T:
@@ -242,19 +242,6 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         finally:
             del d[MUTABLE_KEY]
         assert_no_sharing(module)
-        return module
-
-    def _with_statics(self: T, **statics: Any) -> T:
-        """A shallow copy with some static attributes changed (no checks)."""
-        module = blank_instance(type(self))
-        d = plain_dict(self)
-        layout: Layout = d[LAYOUT_KEY]
-        d.update(statics)
-        kinds = dict(layout.kinds)
-        for n in statics:
-            kinds[n] = STATIC
-        d[LAYOUT_KEY] = Layout(kinds, d)
-        module.__dict__.update(d)
         return module
 
     def replace_node(self: T, node: Any, value: Any) -> T:
@@ -462,9 +449,32 @@ jax.tree_util.register_pytree_with_keys(
 # -- helpers ---------------------------------------------------------------------------
 
 
+def module_from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
+    """A new ``cls`` instance whose ``__dict__`` is ``d`` (no ``__init__``, no checks):
+    how every derived module (a copy with some attributes changed) is made."""
+    module = blank_instance(cls)
+    module.__dict__.update(d)
+    return module
+
+
+def with_statics(
+    module: T, statics: Dict[str, Any], cls: Optional[type] = None, drop: Tuple[str, ...] = ()
+) -> T:
+    """A shallow copy with static attributes set (``statics``) or removed (``drop``),
+    optionally of another class ``cls`` (no checks)."""
+    d = plain_dict(module)
+    kinds = dict(d[LAYOUT_KEY].kinds)
+    for name in drop:
+        d.pop(name, None)
+        kinds.pop(name, None)
+    d.update(statics)
+    kinds.update({name: STATIC for name in statics})
+    d[LAYOUT_KEY] = Layout(kinds, d)
+    return cast(T, module_from_dict(cls or type(module), d))
+
+
 def _map_submodules(module: T, fn: Callable[[Module], Module]) -> T:
     """A shallow copy of ``module`` whose direct submodules are replaced by ``fn(sub)``."""
-    new = blank_instance(type(module))
     d = plain_dict(module)
     layout: Layout = d[LAYOUT_KEY]
     for name in layout.children:
@@ -475,8 +485,7 @@ def _map_submodules(module: T, fn: Callable[[Module], Module]) -> T:
             d[name] = jax.tree_util.tree_map(
                 lambda x: fn(x) if isinstance(x, Module) else x, value, is_leaf=is_node
             )
-    new.__dict__.update(d)
-    return new
+    return module_from_dict(type(module), d)
 
 
 def _is_merge_leaf(x: Any) -> bool:

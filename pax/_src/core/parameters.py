@@ -4,9 +4,9 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import jax
 
-from .layout import LAYOUT_KEY, Layout, _is_data_leaf, plain_dict
-from .module import Module, merge
-from .node import ARRAY_TYPES, EmptyNode, PaxNode, blank_instance, is_node
+from .layout import LAYOUT_KEY, Layout, is_data_leaf, plain_dict
+from .module import Module, merge, module_from_dict, with_statics
+from .node import EmptyNode, PaxNode, is_node
 
 T = TypeVar("T", bound=Module)
 
@@ -25,7 +25,7 @@ def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
         return x
     if isinstance(x, PaxNode):  # a variable wrapper
         return x if _is_trainable_var(x) else EmptyNode()
-    if isinstance(x, ARRAY_TYPES) or _is_data_leaf(x):  # incl. jax.eval_shape's leaves
+    if is_data_leaf(x):  # arrays, tracers, and jax.eval_shape's placeholders
         return x if keep_arrays else EmptyNode()
     return x  # a static value inside a mixed attribute
 
@@ -47,15 +47,13 @@ def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules:
         value = d[name]
         if name in names:
             continue
-        if isinstance(value, PaxNode) or isinstance(value, ARRAY_TYPES):
+        if is_node(value):
             new_d[name] = _select_leaf(value, all_fields, submodules)
         else:
             new_d[name] = jax.tree_util.tree_map(
                 lambda x: _select_leaf(x, all_fields, submodules), value, is_leaf=is_node
             )
-    new = blank_instance(type(module))
-    new.__dict__.update(new_d)
-    return new
+    return module_from_dict(type(module), new_d)
 
 
 def all_empty(module: T) -> T:
@@ -149,7 +147,7 @@ def freeze_parameters(module: T) -> T:
     """
 
     def freeze(m: Module) -> Module:
-        return m._with_statics(**{FROZEN_KEY: True})
+        return with_statics(m, {FROZEN_KEY: True})
 
     return module.apply(freeze)
 

@@ -26,7 +26,7 @@ def _copy(tree: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _split_callable(func: Callable) -> Tuple[Callable, Tuple[Any, ...]]:
+def _split_callable(func: Callable, caller: str) -> Tuple[Callable, Tuple[Any, ...]]:
     """A module or bound method becomes (plain function, leading arguments)."""
     if isinstance(func, MethodType) and isinstance(func.__self__, Module):
         return func.__func__, (func.__self__,)
@@ -36,7 +36,7 @@ def _split_callable(func: Callable) -> Tuple[Callable, Tuple[Any, ...]]:
         return type(func).__call__, (func,)
     if callable(func):
         return func, ()
-    raise TypeError(f"pax.pure expects a function, a module or a method; got {func!r}.")
+    raise TypeError(f"{caller} expects a function, a pax module or a method of one; got {func!r}.")
 
 
 def pure(func: Callable[..., O]) -> Callable[..., O]:
@@ -57,7 +57,7 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        fn, leading = _split_callable(func)
+        fn, leading = _split_callable(func, "pax.pure")
         args, kwargs = _copy(((*leading, *args), kwargs))
         modules: List[Module] = []
         _collect_modules((args, kwargs), modules)
@@ -99,19 +99,7 @@ def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[
     >>> y.shape
     (32, 1)
     """
-    if isinstance(module_or_method, MethodType) and isinstance(module_or_method.__self__, Module):
-        module, func = module_or_method.__self__, module_or_method.__func__
-    elif isinstance(module_or_method, Module):
-        module = module_or_method
-        if not callable(module):
-            raise TypeError(f"{module._short_repr()} has no `__call__` method.")
-        func = type(module).__call__
-    elif callable(module_or_method):
-        module, func = None, module_or_method
-    else:
-        raise TypeError(
-            f"module_and_value expects a pax module or a method of one, got {module_or_method!r}."
-        )
+    func, leading = _split_callable(module_or_method, "module_and_value")
 
     @pure
     def run(mod, *args, **kwargs):
@@ -120,9 +108,7 @@ def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[
         out = func(mod, *args, **kwargs)
         return mod, out
 
-    if module is None:
-        return run
-    return functools.partial(run, module)
+    return functools.partial(run, *leading) if leading else run
 
 
 def purecall(module: Callable[..., O], *args: Any, **kwargs: Any) -> Tuple[Any, O]:

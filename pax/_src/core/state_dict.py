@@ -6,8 +6,8 @@ from typing import Any, Dict, TypeVar
 import jax
 
 from .layout import LAYOUT_KEY, plain_dict
-from .module import Module
-from .node import ARRAY_TYPES, PaxNode, blank_instance, is_node
+from .module import Module, module_from_dict
+from .node import ARRAY_TYPES, PaxNode, is_node
 
 T = TypeVar("T", bound=Module)
 
@@ -79,6 +79,4 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
             raise ValueError(
                 f"state_dict entry `{path}` does not match the module's structure: {err}"
             ) from None
-    new = blank_instance(type(module))
-    new.__dict__.update(new_d)
-    return new
+    return module_from_dict(type(module), new_d)

@@ -1,11 +1,10 @@
 """``pax.ModuleList``: a Python list that is a pax module."""
 
-from typing import Any, Iterable, Iterator, List, SupportsIndex, Type
+from typing import Any, Iterable, Iterator, List, SupportsIndex
 
 from ..core.guards import assert_no_sharing
 from ..core.layout import LAYOUT_KEY, MUTABLE_KEY, plain_dict
-from ..core.module import Module
-from ..core.node import blank_instance
+from ..core.module import Module, module_from_dict
 
 
 # Module's __hash__ (by structure) replaces list's __hash__ = None on purpose
@@ -155,13 +154,7 @@ class ModuleList(Module, list):  # type: ignore[misc]
         return self.items >= list(other)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return (_rebuild, (type(self), plain_dict(self)))
+        return (module_from_dict, (type(self), plain_dict(self)))
 
     def __repr__(self) -> str:
         return self._repr({"len": len(self.items)})
-
-
-def _rebuild(cls: Type[ModuleList], state: dict) -> ModuleList:
-    module = blank_instance(cls)
-    module.__dict__.update(state)
-    return module

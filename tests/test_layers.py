@@ -4,30 +4,27 @@ Every public layer class of ``pax.nn`` has at least one entry in ``LAYERS``; the
 entries drive the generic checks (jit equals eager, vmap equals a Python loop,
 gradients finite and equal to finite differences, mixed precision), and
 ``test_registry_covers_every_public_layer`` fails when a new layer is missing.
+The cases live in ``tests/layer_cases/``, one module per layer family.
 """
 
-import dataclasses
-from typing import Any, Callable, Tuple
+import importlib
+import pkgutil
+from typing import Any, List
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import jmp
+import layer_cases
 import numpy as np
 import pytest
 from helpers import tree_allclose
+from layer_registry import LayerCase, normal
+from layer_registry import key as _key
 
 import pax
 
 # -- helpers ------------------------------------------------------------------------
-
-
-def normal(seed: int, shape, scale: float = 1.0) -> jax.Array:
-    return scale * jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32)
-
-
-def purecall(module, *args):
-    return pax.purecall(module, *args)
 
 
 def is_float(x: Any) -> bool:
@@ -42,109 +39,20 @@ def stack_trees(trees):
     return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
 
 
-def trained_batch_norm(**kwargs) -> pax.BatchNorm1D:
-    """A BatchNorm1D with non-trivial weights and moving averages, in eval mode."""
-    bn = pax.BatchNorm1D(3, **kwargs)
-    if bn.scale is not None:
-        bn = bn.replace(scale=1.0 + normal(1, (3,), 0.3))
-    if bn.offset is not None:
-        bn = bn.replace(offset=normal(2, (3,), 0.3))
-    for step in range(3):
-        bn, _ = pax.purecall(bn, normal(10 + step, (8, 3), 2.0) + 1.0)
-    return bn.eval()
+# -- the registry: every tests/layer_cases/*.py module's LAYERS -----------------------
 
 
-def draw_rng_seq(seq: pax.RngSeq, x: jax.Array):
-    seq, key = pax.module_and_value(seq.next_rng_key)()
-    return seq, x * jax.random.uniform(key, x.shape)
+def _collect_layers() -> List[LayerCase]:
+    cases: List[LayerCase] = []
+    for info in sorted(pkgutil.iter_modules(layer_cases.__path__), key=lambda i: i.name):
+        cases.extend(importlib.import_module(f"layer_cases.{info.name}").LAYERS)
+    ids = [case.id for case in cases]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not duplicated, f"layer case ids must be unique, repeated: {duplicated}"
+    return cases
 
 
-# -- the registry -------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerCase:
-    """One layer configuration under test.
-
-    ``make()`` builds the layer, ``inputs(seed)`` its call arguments, and
-    ``call(module, *args) -> (module, output)`` runs it purely.
-    """
-
-    id: str
-    make: Callable[[], pax.Module]
-    inputs: Callable[[int], Tuple[Any, ...]]
-    call: Callable[..., Tuple[pax.Module, Any]] = purecall
-
-
-def _key(i: int) -> jax.Array:
-    return jax.random.PRNGKey(i)
-
-
-LAYERS = [
-    LayerCase(
-        "linear",
-        lambda: pax.Linear(3, 4, rng_key=_key(0)).replace(bias=normal(5, (4,))),
-        lambda s: (normal(s, (5, 3)),),
-    ),
-    LayerCase(
-        "linear_no_bias",
-        lambda: pax.Linear(3, 4, with_bias=False, rng_key=_key(0)),
-        lambda s: (normal(s, (5, 3)),),
-    ),
-    LayerCase(
-        "lstm",
-        lambda: pax.LSTM(3, 4, forget_gate_bias=1.0, rng_key=_key(0)),
-        lambda s: (
-            pax.LSTMState(normal(s + 1, (5, 4), 0.5), normal(s + 2, (5, 4), 0.5)),
-            normal(s, (5, 3)),
-        ),
-    ),
-    LayerCase(
-        "batch_norm_1d_train",
-        lambda: trained_batch_norm().train(),
-        lambda s: (normal(s, (6, 3), 2.0) + 0.5,),
-    ),
-    LayerCase(
-        "batch_norm_1d_train_nlc_no_scale",
-        lambda: pax.BatchNorm1D(3, create_scale=False, decay_rate=0.5),
-        lambda s: (normal(s, (4, 5, 3)),),
-    ),
-    LayerCase(
-        "batch_norm_1d_eval",
-        lambda: trained_batch_norm(),
-        lambda s: (normal(s, (6, 3), 2.0),),
-    ),
-    LayerCase(
-        "batch_norm_2d_train",
-        lambda: pax.BatchNorm2D(2, create_offset=False),
-        lambda s: (normal(s, (2, 3, 3, 2)) + 1.0,),
-    ),
-    LayerCase(
-        "dropout_train",
-        lambda: pax.Dropout(0.5, rng_key=_key(3)),
-        lambda s: (normal(s, (5, 3)),),
-    ),
-    LayerCase(
-        "dropout_eval",
-        lambda: pax.Dropout(0.5, rng_key=_key(3)).eval(),
-        lambda s: (normal(s, (5, 3)),),
-    ),
-    LayerCase(
-        "sequential",
-        lambda: pax.Sequential(
-            pax.Linear(3, 8, rng_key=_key(0)), jnp.tanh, pax.Linear(8, 2, rng_key=_key(1))
-        ),
-        lambda s: (normal(s, (5, 3)),),
-    ),
-    LayerCase("lambda", lambda: pax.Lambda(jnp.tanh), lambda s: (normal(s, (5, 3)),)),
-    LayerCase("identity", lambda: pax.Identity(), lambda s: (normal(s, (5, 3)),)),
-    LayerCase(
-        "rng_seq",
-        lambda: pax.RngSeq(seed=7),
-        lambda s: (normal(s, (5, 3)),),
-        call=draw_rng_seq,
-    ),
-]
+LAYERS = _collect_layers()
 
 CASES = [pytest.param(case, id=case.id) for case in LAYERS]
 
@@ -338,135 +246,6 @@ def test_linear_default_init_scale():
     # haiku's TruncatedNormal: cut at two standard deviations of the unscaled normal
     assert float(jnp.max(jnp.abs(fc.weight))) <= 2 / 0.87962566 / 20 + 1e-6
     assert jnp.all(fc.bias == 0)
-
-
-def _haiku_lstm_params(lstm: pax.LSTM):
-    return {"lstm/linear": {"w": lstm.fc.weight, "b": lstm.fc.bias}}
-
-
-def test_lstm_matches_haiku_one_step():
-    lstm = pax.LSTM(3, 4, forget_gate_bias=1.0, rng_key=_key(0))
-    lstm = lstm.replace(fc=lstm.fc.replace(bias=normal(1, (16,), 0.5)))
-    x = normal(2, (5, 3))
-    state = pax.LSTMState(normal(3, (5, 4)), normal(4, (5, 4)))
-
-    f = hk.without_apply_rng(hk.transform(lambda x, s: hk.LSTM(4)(x, s)))
-    hk_state = hk.LSTMState(hidden=state.hidden, cell=state.cell)
-    hk_params = f.init(_key(0), x, hk_state)
-    assert jax.tree_util.tree_map(jnp.shape, hk_params) == jax.tree_util.tree_map(
-        jnp.shape, _haiku_lstm_params(lstm)
-    )
-    hk_out, hk_next = f.apply(_haiku_lstm_params(lstm), x, hk_state)
-    next_state, out = lstm(state, x)
-    tree_allclose(out, hk_out)
-    tree_allclose(tuple(next_state), (hk_next.hidden, hk_next.cell))
-
-
-def test_lstm_matches_haiku_unrolled_sequence():
-    lstm = pax.LSTM(2, 6, forget_gate_bias=1.0, rng_key=_key(1))
-    xs = normal(5, (3, 7, 2))  # batch-major (N, T, D)
-
-    def hk_unroll(xs):
-        core = hk.LSTM(6)
-        return hk.dynamic_unroll(core, xs, core.initial_state(3), time_major=False)
-
-    f = hk.without_apply_rng(hk.transform(hk_unroll))
-    hk_ys, hk_final = f.apply(_haiku_lstm_params(lstm), xs)
-    final, ys = pax.scan(lstm, lstm.initial_state(3), xs, time_major=False)
-    assert ys.shape == (3, 7, 6)
-    tree_allclose(ys, hk_ys, rtol=1e-5, atol=1e-5)
-    tree_allclose(tuple(final), (hk_final.hidden, hk_final.cell), rtol=1e-5, atol=1e-5)
-
-
-def test_lstm_default_forget_bias_differs_from_haiku():
-    lstm = pax.LSTM(3, 4, rng_key=_key(0))
-    assert lstm.forget_gate_bias == 0.0
-    state = pax.LSTMState(normal(2, (2, 4)), normal(3, (2, 4)))  # the bias acts on the cell
-    x = normal(1, (2, 3))
-    f = hk.without_apply_rng(hk.transform(lambda x, s: hk.LSTM(4)(x, s)))
-    hk_out, _ = f.apply(_haiku_lstm_params(lstm), x, hk.LSTMState(state.hidden, state.cell))
-    _, out = lstm(state, x)
-    assert not np.allclose(out, hk_out)
-    zeros = lstm.initial_state(2)
-    assert zeros.hidden.shape == zeros.cell.shape == (2, 4)
-    assert not jnp.any(zeros.hidden) and not jnp.any(zeros.cell)
-
-
-@pytest.mark.parametrize(
-    "cls, create_scale, create_offset, decay_rate, shape",
-    [
-        (pax.BatchNorm1D, True, True, 0.9, (8, 3)),
-        (pax.BatchNorm1D, False, True, 0.5, (8, 3)),
-        (pax.BatchNorm1D, True, False, 0.99, (4, 5, 3)),
-        (pax.BatchNorm1D, False, False, 0.9, (8, 3)),
-        (pax.BatchNorm2D, True, True, 0.9, (2, 4, 4, 3)),
-    ],
-)
-def test_batch_norm_matches_haiku(cls, create_scale, create_offset, decay_rate, shape):
-    bn = cls(3, create_scale, create_offset, decay_rate)
-    stats_shape = (1,) * (len(shape) - 1) + (3,)
-    params = {}
-    if create_scale:
-        bn = bn.replace(scale=1.0 + normal(1, (3,), 0.3))
-        params["scale"] = bn.scale.reshape(stats_shape)
-    if create_offset:
-        bn = bn.replace(offset=normal(2, (3,), 0.3))
-        params["offset"] = bn.offset.reshape(stats_shape)
-
-    f = hk.without_apply_rng(
-        hk.transform_with_state(
-            lambda x, is_training: hk.BatchNorm(create_scale, create_offset, decay_rate, eps=1e-5)(
-                x, is_training
-            )
-        )
-    )
-    xs = [normal(10 + i, shape, 2.0) + i for i in range(4)]
-    hk_params, hk_state = f.init(_key(0), xs[0], True)
-    assert jax.tree_util.tree_map(jnp.shape, hk_params) == (
-        {"batch_norm": jax.tree_util.tree_map(jnp.shape, params)} if params else {}
-    )
-    hk_params = {"batch_norm": params} if params else {}
-
-    step = jax.jit(pax.purecall)
-    hk_apply = jax.jit(f.apply, static_argnums=3)
-    for x in xs:  # training: batch statistics, and the moving averages move
-        bn, y = step(bn, x)
-        y_hk, hk_state = hk_apply(hk_params, hk_state, x, True)
-        tree_allclose(y, y_hk, rtol=1e-5, atol=1e-5)
-        for name, ema in (("mean_ema", bn.ema_mean), ("var_ema", bn.ema_var)):
-            hk_ema = hk_state[f"batch_norm/~/{name}"]
-            assert int(hk_ema["counter"]) == int(bn.ema_count)
-            tree_allclose(ema, hk_ema["hidden"].reshape(3), rtol=1e-5, atol=1e-5)
-        mean, var = bn.moving_statistics()
-        tree_allclose(mean, hk_state["batch_norm/~/mean_ema"]["average"].reshape(3), rtol=1e-5)
-        tree_allclose(var, hk_state["batch_norm/~/var_ema"]["average"].reshape(3), rtol=1e-5)
-
-    x = normal(99, shape, 3.0)
-    evaluated, y = step(bn.eval(), x)  # evaluation: the moving averages, no update
-    y_hk, hk_state_after = hk_apply(hk_params, hk_state, x, False)
-    tree_allclose(y, y_hk, rtol=1e-5, atol=1e-5)
-    tree_allclose(hk_state_after, hk_state)
-    tree_allclose(evaluated, bn.eval())  # no update in evaluation mode
-
-
-def test_batch_norm_eval_before_training_is_identity():
-    bn = pax.BatchNorm1D(3).eval()
-    x = normal(0, (4, 3))
-    np.testing.assert_allclose(bn(x), x / np.sqrt(1 + 1e-5), rtol=1e-6)
-
-
-def test_batch_norm_training_needs_pure():
-    bn = pax.BatchNorm1D(3)
-    with pytest.raises(ValueError, match="pax.pure"):
-        bn(normal(0, (4, 3)))
-
-
-def test_batch_norm_parameters_exclude_state():
-    bn = pax.BatchNorm1D(3)
-    params = jax.tree_util.tree_leaves(bn.parameters())
-    assert len(params) == 2
-    assert all(p.shape == (3,) for p in params)
-    assert len(jax.tree_util.tree_leaves(pax.BatchNorm1D(3, False, False).parameters())) == 0
 
 
 def test_sequential_matches_haiku():

@@ -153,7 +153,8 @@ class BN(pax.Module):
 class Block(pax.Module):
     def __init__(self, n):
         super().__init__()
-        self.fc = pax.Linear(n, n)
+        # a random bias, so the batch mean after fc is not zero
+        self.fc = pax.Linear(n, n, b_init=jax.nn.initializers.normal(1.0))
         self.bn = BN(n)
 
     def __call__(self, x, training):

@@ -1,45 +1,57 @@
-"""Weight initializers: ``init(shape, dtype, rng_key) -> array``."""
+"""Weight initializers in JAX's convention: ``init(key, shape, dtype) -> array``.
 
-from typing import Callable, Sequence
+Any ``jax.nn.initializers.*`` initializer can be passed wherever a pax layer takes
+``w_init``/``b_init``; the ones here are the pax defaults.
+"""
+
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Initializer = Callable[[Sequence[int], jnp.dtype, jax.Array], jax.Array]
+Initializer = Callable[..., jax.Array]
+"""``init(key, shape, dtype=jnp.float32) -> jax.Array``, as ``jax.nn.initializers``."""
 
+zeros: Initializer = jax.nn.initializers.zeros
+ones: Initializer = jax.nn.initializers.ones
 
-def zeros(shape, dtype, rng_key=None) -> jax.Array:
-    """All zeros."""
-    del rng_key
-    return jnp.zeros(shape, dtype)
-
-
-def ones(shape, dtype, rng_key=None) -> jax.Array:
-    """All ones."""
-    del rng_key
-    return jnp.ones(shape, dtype)
+# the standard deviation of a unit normal truncated to [-2, 2]
+_TRUNCATED_STDDEV = 0.87962566103423978
 
 
 def truncated_normal(stddev: float = 1.0, mean: float = 0.0) -> Initializer:
     """Normal truncated at two standard deviations, rescaled to ``stddev``
-    (the same distribution as haiku's ``TruncatedNormal``)."""
+    (the same distribution as haiku's ``TruncatedNormal``).
 
-    def init(shape, dtype, rng_key):
-        # the standard deviation of a unit normal truncated to [-2, 2]
-        unscaled = jax.random.truncated_normal(rng_key, -2.0, 2.0, shape, dtype)
-        return unscaled * (stddev / np.float32(0.87962566103423978)) + mean
+    >>> import jax
+    >>> w = truncated_normal(0.1)(jax.random.PRNGKey(0), (3, 4))
+    >>> w.shape, w.dtype.name
+    ((3, 4), 'float32')
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        unscaled = jax.random.truncated_normal(key, -2.0, 2.0, tuple(shape), dtype)
+        return unscaled * jnp.asarray(stddev / _TRUNCATED_STDDEV, dtype) + jnp.asarray(mean, dtype)
 
     return init
 
 
 def variance_scaling(scale: float = 1.0, fan_in_axes: int = -1) -> Initializer:
     """Truncated normal with ``stddev = sqrt(scale / fan_in)``, where ``fan_in`` is
-    the product of all but the last dimension (haiku's default for Linear/Conv)."""
+    the product of the dimensions before ``fan_in_axes`` (haiku's default for
+    Linear and Conv kernels, whose last axis holds the output channels).
 
-    def init(shape, dtype, rng_key):
+    >>> import jax
+    >>> w = variance_scaling()(jax.random.PRNGKey(0), (3, 3, 8, 16))  # fan_in = 72
+    >>> w.shape
+    (3, 3, 8, 16)
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        shape = tuple(shape)
         fan_in = int(np.prod(shape[:fan_in_axes])) if len(shape) > 1 else shape[0]
-        stddev = np.sqrt(scale / max(1, fan_in))
-        return truncated_normal(stddev)(shape, dtype, rng_key)
+        stddev = float(np.sqrt(scale / max(1, fan_in)))
+        return truncated_normal(stddev)(key, shape, dtype)
 
     return init

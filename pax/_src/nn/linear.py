@@ -51,8 +51,8 @@ class Linear(Module):
         w_init = w_init or truncated_normal(stddev=1.0 / in_dim**0.5)
         b_init = b_init or zeros
         w_key, b_key = jax.random.split(rng_key)
-        self.weight = w_init((in_dim, out_dim), jnp.float32, w_key)
-        self.bias = b_init((out_dim,), jnp.float32, b_key) if with_bias else None
+        self.weight = w_init(w_key, (in_dim, out_dim), jnp.float32)
+        self.bias = b_init(b_key, (out_dim,), jnp.float32) if with_bias else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = jnp.shape(x)

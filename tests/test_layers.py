@@ -281,6 +281,23 @@ def test_sequential_accepts_a_list_and_slices():
         pax.Sequential(pax.Linear(2, 2), 3)
 
 
+def test_sequential_set_and_append():
+    net = pax.Sequential(pax.Linear(2, 3, rng_key=_key(0)), jax.nn.relu)
+    x = normal(0, (4, 2))
+    replaced = net.set(1, jnp.tanh)
+    tree_allclose(replaced(x), jnp.tanh(net[0](x)))
+    assert net[1].func is jax.nn.relu  # the original is unchanged
+    swapped = net.set(0, pax.Linear(2, 3, rng_key=_key(1)))
+    assert not np.allclose(swapped(x), net(x))
+    with pytest.raises(IndexError):
+        net.set(5, jnp.tanh)
+    with pytest.raises(TypeError, match="modules or functions"):
+        net.set(0, 3)
+    longer = net >> pax.Linear(3, 1, rng_key=_key(2))
+    assert len(longer) == 3 and longer(x).shape == (4, 1)
+    assert longer[0] is net[0]
+
+
 def test_lambda_and_identity():
     x = normal(0, (3, 2))
     assert pax.Lambda(jnp.tanh)(x).tolist() == jnp.tanh(x).tolist()

@@ -1,9 +1,19 @@
 """``Sequential``: a chain of layers."""
 
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 from ..core.module import Module
 from .lambda_module import Lambda
+
+S = TypeVar("S", bound="Sequential")
+
+
+def _as_module(layer: Any) -> Module:
+    if isinstance(layer, Module):
+        return layer
+    if callable(layer):
+        return Lambda(layer)
+    raise TypeError(f"Sequential takes modules or functions, got {type(layer).__name__}.")
 
 
 class Sequential(Module):
@@ -25,17 +35,7 @@ class Sequential(Module):
         super().__init__(name=name)
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
-        converted = []
-        for layer in layers:
-            if isinstance(layer, Module):
-                converted.append(layer)
-            elif callable(layer):
-                converted.append(Lambda(layer))
-            else:
-                raise TypeError(
-                    f"Sequential takes modules or functions, got {type(layer).__name__}."
-                )
-        self.modules = tuple(converted)
+        self.modules = tuple(_as_module(layer) for layer in layers)
 
     def __call__(self, x: Any) -> Any:
         for layer in self.modules:
@@ -48,6 +48,24 @@ class Sequential(Module):
             # `net[:1].vars()` are variables of `net` itself, as in Objax
             return Sequential(*self.modules[index])
         return self.modules[index]
+
+    def set(self: S, index: int, layer: Union[Module, Callable]) -> S:
+        """A copy with layer ``index`` replaced by ``layer`` (a function becomes a ``Lambda``).
+
+        >>> import jax, pax
+        >>> net = pax.Sequential(pax.Linear(2, 3), jax.nn.relu).set(1, jax.nn.tanh)
+        >>> print(net.summary())
+        Sequential
+        ├── Linear(in_dim=2, out_dim=3, with_bias=True)
+        └── x => tanh(x)
+        """
+        modules = list(self.modules)
+        modules[index] = _as_module(layer)  # IndexError for a bad index, as a list
+        return self.replace(modules=tuple(modules))
+
+    def __rshift__(self, other: Union[Module, Callable]) -> "Sequential":
+        """``net >> layer``: a new Sequential with ``layer`` appended (PAX 0.5)."""
+        return Sequential(*self.modules, other)
 
     def __len__(self) -> int:
         return len(self.modules)

@@ -1,5 +1,6 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
+from pax import functional as functional
 from pax import nn as nn
 from pax import random as random
 from pax import util as util
@@ -97,6 +98,7 @@ __all__ = [
     "enable_eval_mode",
     "enable_train_mode",
     "freeze_parameters",
+    "functional",
     "grad",
     "module_and_value",
     "next_rng_key",

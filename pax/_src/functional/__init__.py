@@ -1,0 +1,1 @@
+"""Private implementation of ``pax.functional`` (the port of ``objax.functional``)."""

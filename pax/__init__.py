@@ -1,6 +1,7 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
 from pax import functional as functional
+from pax import nets as nets
 from pax import nn as nn
 from pax import random as random
 from pax import util as util
@@ -25,16 +26,34 @@ from pax._src.core.pure import purecall as purecall
 from pax._src.core.rng import next_rng_key as next_rng_key
 from pax._src.core.rng import seed_rng_key as seed_rng_key
 from pax._src.core.structure import assert_structure_equal as assert_structure_equal
-from pax._src.nn.batch_norm import BatchNorm1D as BatchNorm1D
-from pax._src.nn.batch_norm import BatchNorm2D as BatchNorm2D
+from pax._src.nn.attention import MultiHeadAttention as MultiHeadAttention
+from pax._src.nn.conv import Conv1D as Conv1D
+from pax._src.nn.conv import Conv1DTranspose as Conv1DTranspose
+from pax._src.nn.conv import Conv2D as Conv2D
+from pax._src.nn.conv import Conv2DTranspose as Conv2DTranspose
 from pax._src.nn.dropout import Dropout as Dropout
 from pax._src.nn.dropout import dropout as dropout
+from pax._src.nn.ema import EMA as EMA
+from pax._src.nn.embed import Embed as Embed
 from pax._src.nn.lambda_module import Identity as Identity
 from pax._src.nn.lambda_module import Lambda as Lambda
 from pax._src.nn.linear import Linear as Linear
+from pax._src.nn.masked import MaskedConv1D as MaskedConv1D
+from pax._src.nn.masked import MaskedConv2D as MaskedConv2D
+from pax._src.nn.masked import MaskedDense1D as MaskedDense1D
+from pax._src.nn.norms import BatchNorm1D as BatchNorm1D
+from pax._src.nn.norms import BatchNorm2D as BatchNorm2D
+from pax._src.nn.norms import GroupNorm as GroupNorm
+from pax._src.nn.norms import LayerNorm as LayerNorm
 from pax._src.nn.padding import ConvPadding as ConvPadding
+from pax._src.nn.pooling import avg_pool as avg_pool
+from pax._src.nn.pooling import max_pool as max_pool
+from pax._src.nn.recurrent import GRU as GRU
 from pax._src.nn.recurrent import LSTM as LSTM
+from pax._src.nn.recurrent import GRUState as GRUState
 from pax._src.nn.recurrent import LSTMState as LSTMState
+from pax._src.nn.recurrent import VanillaRNN as VanillaRNN
+from pax._src.nn.recurrent import VanillaRNNState as VanillaRNNState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
 from pax._src.objax.force_args import ForceArgs as ForceArgs
@@ -64,21 +83,35 @@ __all__ = [
     "BaseVar",
     "BatchNorm1D",
     "BatchNorm2D",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
     "ConvPadding",
     "Dropout",
+    "EMA",
+    "Embed",
     "EmptyNode",
     "ForceArgs",
     "Function",
+    "GRU",
+    "GRUState",
     "Grad",
     "GradValues",
+    "GroupNorm",
     "Identity",
     "Jit",
     "LSTM",
     "LSTMState",
     "Lambda",
+    "LayerNorm",
     "Linear",
+    "MaskedConv1D",
+    "MaskedConv2D",
+    "MaskedDense1D",
     "Module",
     "ModuleList",
+    "MultiHeadAttention",
     "Parallel",
     "ParameterModule",
     "RandomState",
@@ -88,10 +121,13 @@ __all__ = [
     "StateVar",
     "TrainRef",
     "TrainVar",
+    "VanillaRNN",
+    "VanillaRNNState",
     "VarCollection",
     "Vectorize",
     "apply_mp_policy",
     "assert_structure_equal",
+    "avg_pool",
     "build_update_fn",
     "default_mp_policy",
     "dropout",
@@ -100,7 +136,9 @@ __all__ = [
     "freeze_parameters",
     "functional",
     "grad",
+    "max_pool",
     "module_and_value",
+    "nets",
     "next_rng_key",
     "nn",
     "parameters_method",

@@ -88,10 +88,12 @@ def test_policy_state_updates_are_cast_back_to_the_param_dtype():
     policy = jmp.get_policy("params=float32,compute=float16,output=float32")
     bn = pax.apply_mp_policy(pax.BatchNorm1D(3), policy)
     bn2, y = pax.purecall(bn, jnp.arange(12.0).reshape(4, 3))
-    assert bn2.ema_mean.dtype == jnp.float32 and bn2.ema_var.dtype == jnp.float32
+    assert bn2.ema_mean.averages.dtype == jnp.float32
+    assert bn2.ema_var.averages.dtype == jnp.float32
     assert bn2.scale.dtype == jnp.float32 and y.dtype == jnp.float32
     assert type(bn2) is type(bn)
-    np.testing.assert_allclose(bn2.ema_mean, 0.1 * np.arange(12.0).reshape(4, 3).mean(0), rtol=1e-3)
+    mean = np.arange(12.0).reshape(4, 3).mean(0)  # debiased: the batch mean after one step
+    np.testing.assert_allclose(bn2.ema_mean.averages.reshape(3), mean, rtol=1e-3)
 
 
 def test_mp_module_under_jit_and_grad():
@@ -171,7 +173,7 @@ def test_default_mp_policy_via_apply():
         f"├── Linear(in_dim=3, out_dim=3, with_bias=True, mp_policy=F{letters}F)",
         "├── x => relu(x)",
         "└── BatchNorm1D(num_channels=3, create_scale=True, create_offset=True, "
-        "decay_rate=0.9, eps=1e-05, mp_policy=FFF)",
+        "decay_rate=0.9, eps=1e-05, data_format=NWC, mp_policy=FFF)",
     ]
     assert type(mixed) is pax.Sequential and type(mixed[1]) is pax.Lambda
     float_leaves = [

@@ -345,10 +345,11 @@ def test_or_merges_non_empty_leaves_of_the_right_operand():
     params = bn.parameters().map(lambda x: x + 1.0)  # only scale/offset, rest EmptyNode
 
     merged = bn_state | params
-    np.testing.assert_allclose(merged.scale, np.full(3, 2.0))
-    np.testing.assert_allclose(merged.offset, np.full(3, 1.0))
-    assert merged.ema_mean is bn_state.ema_mean  # EmptyNode in `params` did not win
-    assert merged.ema_count is bn_state.ema_count
+    np.testing.assert_allclose(merged.scale, np.full((1, 1, 3), 2.0))
+    np.testing.assert_allclose(merged.offset, np.full((1, 1, 3), 1.0))
+    # EmptyNode in `params` did not win
+    assert merged.ema_mean.averages is bn_state.ema_mean.averages
+    assert merged.ema_var.debias is bn_state.ema_var.debias
     assert (bn | bn_state) == bn_state
     assert (bn_state | bn) == bn
 
@@ -361,7 +362,8 @@ def test_or_raises_on_different_structures():
 def test_invert_is_parameters():
     bn = pax.BatchNorm1D(2)
     assert ~bn == bn.parameters()
-    assert isinstance((~bn).ema_mean, pax.EmptyNode)
+    assert isinstance((~bn).ema_mean.averages, pax.EmptyNode)
+    assert isinstance((~bn).ema_var.debias, pax.EmptyNode)
 
 
 def test_mod_calls_purely_and_spreads_a_tuple():

@@ -116,8 +116,9 @@ def test_batchnorm_statistics_are_updated_like_pax_purecall():
         return m(x).sum()
 
     grads, _ = pax.GradValues(loss, m.vars())(X)
-    np.testing.assert_allclose(m[1].ema_mean, new_m[1].ema_mean, rtol=1e-6)
-    assert int(m[1].ema_count) == 1
+    np.testing.assert_allclose(m[1].ema_mean.averages, new_m[1].ema_mean.averages, rtol=1e-6)
+    np.testing.assert_allclose(m[1].ema_var.averages, new_m[1].ema_var.averages, rtol=1e-6)
+    assert float(m[1].ema_mean.debias) == pytest.approx(1 - 0.9)  # one update
     pax_grads = pax.grad(pax.pure(lambda net, x: net(x).sum()))(m.replace(), X)
     np.testing.assert_allclose(grads[0], pax_grads[0].weight, rtol=1e-5)
 
@@ -199,10 +200,26 @@ def test_raw_array_state_outside_variables_raises_and_restores():
 
 def test_eager_grad_keeps_concrete_writes():
     # BatchNorm statistics go through stop_gradient: eagerly they are concrete
-    # values, not tracers, so even outside `variables` they are simply kept.
+    # values, not tracers, so even outside `variables` they are simply kept. The
+    # statistics live in EMA submodules, which may change themselves only when they
+    # own a variable of `variables` (here their averages; `debias` stays outside).
     bn = pax.BatchNorm1D(2)
-    pax.Grad(lambda x: bn(x).sum(), bn.vars().subset(is_a=pax.TrainVar))(X)
-    assert int(bn.ema_count) == 1
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)Cannot set attribute `averages`.*inside pax.Grad: .*vc=model.vars\(\)",
+    ):
+        pax.Grad(lambda x: bn(x).sum(), bn.vars().subset(is_a=pax.TrainVar))(X)
+    assert float(bn.ema_mean.debias) == 0.0  # restored
+    vc = bn.vars()
+    variables = vc.subset(is_a=pax.TrainVar) + pax.VarCollection(
+        (k, v) for k, v in vc.items() if k.endswith(".averages")
+    )
+    assert not any(k.endswith(".debias") for k in variables.keys())
+    pax.Grad(lambda x: bn(x).sum(), variables)(X)
+    assert float(bn.ema_mean.debias) == pytest.approx(1 - 0.9)  # one update
+    assert float(bn.ema_var.debias) == pytest.approx(1 - 0.9)
+    assert not isinstance(bn.ema_mean.debias, jax.core.Tracer)
+    assert not isinstance(bn.ema_mean.averages, jax.core.Tracer)
 
 
 def test_inner_transform_must_cover_what_it_writes():

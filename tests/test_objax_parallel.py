@@ -55,10 +55,12 @@ def test_batchnorm_statistics_are_averaged_over_devices():
     para_bn = pax.Parallel(bn)
     with bn.vars().replicate():
         y = para_bn(X)
-        assert bn.ema_mean.shape == (N, 3)
+        assert bn.ema_mean.averages.shape == (N, 1, 1, 3)
     assert y.shape == X.shape
-    np.testing.assert_allclose(bn.ema_mean, ref.ema_mean, rtol=1e-5, atol=1e-7)
-    assert bn.ema_count.dtype == jnp.int32 and int(bn.ema_count) == 1
+    np.testing.assert_allclose(bn.ema_mean.averages, ref.ema_mean.averages, rtol=1e-5, atol=1e-7)
+    assert bn.ema_mean.debias.shape == ()
+    assert bn.ema_mean.debias.dtype == jnp.float32
+    assert float(bn.ema_mean.debias) == pytest.approx(1 - 0.9)
 
 
 def test_data_parallel_training_equals_single_device_training():

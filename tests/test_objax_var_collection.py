@@ -116,9 +116,10 @@ def test_raw_arrays_are_train_or_state_views_per_parameters():
         "(BatchNorm1D).offset",
     ]
     assert list(vc.subset(is_a=pax.StateVar).keys()) == [
-        "(BatchNorm1D).ema_mean",
-        "(BatchNorm1D).ema_var",
-        "(BatchNorm1D).ema_count",
+        "(BatchNorm1D).ema_mean(EMA).averages",
+        "(BatchNorm1D).ema_mean(EMA).debias",
+        "(BatchNorm1D).ema_var(EMA).averages",
+        "(BatchNorm1D).ema_var(EMA).debias",
     ]
     frozen = pax.freeze_parameters(pax.Linear(2, 2)).vars()
     assert all(isinstance(v, pax.StateVar) for v in frozen)
@@ -202,12 +203,12 @@ def test_weight_sharing_is_deduplicated():
 def test_tensors_subset_and_assign():
     m = pax.Sequential(pax.BatchNorm1D(2), pax.Linear(2, 2))
     vc = m.vars()
-    assert len(vc.tensors(is_a=pax.TrainVar)) == 4 and len(vc.tensors()) == 7
+    assert len(vc.tensors(is_a=pax.TrainVar)) == 4 and len(vc.tensors()) == 8
     assert list(vc.subset(is_a=pax.StateVar, is_not=pax.RandomState).keys()) == list(
         vc.subset(is_a=pax.BaseState).keys()
     )
-    assert len(vc.subset(is_not=pax.TrainVar)) == 3
-    with pytest.raises(ValueError, match="got 1 tensors for 7 variables"):
+    assert len(vc.subset(is_not=pax.TrainVar)) == 4
+    with pytest.raises(ValueError, match="got 1 tensors for 8 variables"):
         vc.assign([jnp.zeros(2)])
     vc.subset(is_a=pax.TrainVar).assign([jnp.zeros_like(t) for t in vc.tensors(is_a=pax.TrainVar)])
     assert float(jnp.abs(m[1].weight).sum()) == 0.0
@@ -236,7 +237,9 @@ def test_rename_with_the_seed_renamers():
 
 def test_printout_of_scalars_and_empty_collections():
     bn = pax.BatchNorm1D(2)
-    assert str(bn.vars()).splitlines()[4] == "(BatchNorm1D).ema_count        1 ()"
+    lines = str(bn.vars()).splitlines()
+    assert lines[3] == "(BatchNorm1D).ema_mean(EMA).debias          1 ()"
+    assert lines[5] == "(BatchNorm1D).ema_var(EMA).debias           1 ()"
     assert str(pax.VarCollection()) == "+Total(0)                   0"
 
 

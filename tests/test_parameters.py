@@ -102,7 +102,7 @@ TRAINABLE = [
         "batch_norm",
         lambda: pax.BatchNorm1D(2),
         [".scale", ".offset"],
-        [".ema_mean", ".ema_var", ".ema_count"],
+        [".ema_mean.averages", ".ema_mean.debias", ".ema_var.averages", ".ema_var.debias"],
     ),
     ("names_in_one_string", Scaled, [".w", ".b", ".fc.weight", ".fc.bias"], [".running"]),
     ("submodules_false", NoSubmodules, [".w"], [".fc.weight", ".fc.bias"]),
@@ -111,7 +111,12 @@ TRAINABLE = [
         "parameter_module",
         AllTrainable,
         [".w", ".ws[0]", ".ws[1]", ".bn.scale", ".bn.offset"],
-        [".bn.ema_mean", ".bn.ema_var", ".bn.ema_count"],
+        [
+            ".bn.ema_mean.averages",
+            ".bn.ema_mean.debias",
+            ".bn.ema_var.averages",
+            ".bn.ema_var.debias",
+        ],
     ),
     ("state_module", AllState, [".fc.weight", ".fc.bias"], [".count"]),
     ("hand_written", HandWritten, [".w"], [".s"]),
@@ -119,7 +124,12 @@ TRAINABLE = [
         "sequential",
         lambda: pax.Sequential(pax.Linear(1, 1), jax.nn.relu, pax.BatchNorm1D(1)),
         [".modules[0].weight", ".modules[0].bias", ".modules[2].scale", ".modules[2].offset"],
-        [".modules[2].ema_mean", ".modules[2].ema_var", ".modules[2].ema_count"],
+        [
+            ".modules[2].ema_mean.averages",
+            ".modules[2].ema_mean.debias",
+            ".modules[2].ema_var.averages",
+            ".modules[2].ema_var.debias",
+        ],
     ),
 ]
 
@@ -188,14 +198,16 @@ def test_empty_node_is_a_pytree_without_leaves():
     assert e == pax.EmptyNode() and hash(e) == hash(pax.EmptyNode())
     assert e != 0
     out = jax.tree_util.tree_map(lambda x: x + 1, pax.BatchNorm1D(2).parameters())
-    assert isinstance(out.ema_mean, pax.EmptyNode)
-    np.testing.assert_array_equal(out.scale, [2.0, 2.0])
+    assert isinstance(out.ema_mean.averages, pax.EmptyNode)
+    assert isinstance(out.ema_mean.debias, pax.EmptyNode)
+    np.testing.assert_array_equal(out.scale, [[[2.0, 2.0]]])
 
 
 def test_empty_nodes_pass_through_jit():
     params = pax.BatchNorm1D(2).parameters()
     out = jax.jit(lambda p: p)(params)
-    assert isinstance(out.ema_var, pax.EmptyNode)
+    assert isinstance(out.ema_var.averages, pax.EmptyNode)
+    assert isinstance(out.ema_var.debias, pax.EmptyNode)
     assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(params)
 
 
@@ -219,8 +231,9 @@ def test_update_parameters_takes_trainable_leaves_only():
     ):
         assert updated[0].weight is other[0].weight
         assert updated[1].scale is other[1].scale
-        assert updated[1].ema_mean is net_state[1].ema_mean  # state stays
-        assert updated[1].ema_count is net_state[1].ema_count
+        assert updated[1].ema_mean.averages is net_state[1].ema_mean.averages  # state stays
+        assert updated[1].ema_var.averages is net_state[1].ema_var.averages
+        assert updated[1].ema_mean.debias is net_state[1].ema_mean.debias
 
 
 def test_update_parameters_with_arithmetic_on_parameters():
@@ -287,7 +300,9 @@ def test_unfreeze_keeps_changes_made_while_frozen():
     frozen = pax.freeze_parameters(bn)
     frozen, _ = pax.purecall(frozen, jnp.ones((4, 2)))
     unfrozen = pax.unfreeze_parameters(frozen, origin=bn)
-    assert int(unfrozen.ema_count) == 1
+    assert float(unfrozen.ema_mean.debias) == pytest.approx(1 - 0.9)  # one update
+    assert float(unfrozen.ema_var.debias) == pytest.approx(1 - 0.9)
+    np.testing.assert_allclose(unfrozen.ema_mean.averages, np.ones((1, 1, 2)), rtol=1e-6)
     assert trainable_paths(unfrozen) == [".scale", ".offset"]
 
 
@@ -408,6 +423,6 @@ def test_parameters_are_what_jax_grad_differentiates():
     grads = pax.grad(loss)(bn)
     assert trainable_paths(grads) == [".scale", ".offset"]
     # d/d offset of sum(y * c) is c * batch; d/d scale is sum over batch of normalized x * c
-    np.testing.assert_allclose(grads.offset, [2.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(grads.offset.reshape(2), [2.0, 4.0], rtol=1e-6)
     xn = (np.asarray(x) - np.asarray(x).mean(0)) / np.sqrt(np.asarray(x).var(0) + 1e-5)
-    tree_allclose(grads.scale, (xn * np.array([1.0, 2.0])).sum(0), atol=1e-5)
+    tree_allclose(grads.scale.reshape(2), (xn * np.array([1.0, 2.0])).sum(0), atol=1e-5)

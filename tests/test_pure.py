@@ -251,8 +251,11 @@ def test_purecall_matches_a_batch_norm_reference():
     np.testing.assert_allclose(
         y, (np.asarray(x) - mean) / np.sqrt(var + 1e-5), rtol=1e-5, atol=1e-5
     )
-    np.testing.assert_allclose(bn2.ema_mean, 0.5 * mean, rtol=1e-6)
-    assert int(bn.ema_count) == 0 and int(bn2.ema_count) == 1
+    # zero-debiased averages: the first update takes the batch statistics
+    np.testing.assert_allclose(bn2.ema_mean.averages, mean.reshape(1, 1, 2), rtol=1e-6)
+    np.testing.assert_allclose(bn2.ema_var.averages, var.reshape(1, 1, 2), rtol=1e-6)
+    assert float(bn.ema_mean.debias) == 0.0 and float(bn2.ema_mean.debias) == 0.5  # 1 - 0.5**1
+    np.testing.assert_array_equal(bn.ema_mean.averages, np.zeros((1, 1, 2)))  # unchanged
 
 
 def test_purecall_rejects_non_modules():

@@ -1,4 +1,9 @@
-"""Recurrent cells. A cell is called as ``cell(state, x) -> (new_state, output)``."""
+"""Recurrent cells: ``VanillaRNN``, ``LSTM`` and ``GRU``.
+
+A cell is called as ``cell(state, x) -> (new_state, output)`` on one time step;
+``pax.scan(cell, cell.initial_state(N), xs, time_major=False)`` runs it over a
+sequence. Constructors, attribute names and the fused weight layouts are PAX 0.5's.
+"""
 
 from typing import NamedTuple, Optional, Tuple
 
@@ -19,19 +24,142 @@ class LSTMState(NamedTuple):
     cell: jax.Array
 
 
-class LSTM(Module):
+class GRUState(NamedTuple):
+    """The state of a GRU: hidden, ``(batch, hidden_dim)``."""
+
+    hidden: jax.Array
+
+
+class VanillaRNNState(NamedTuple):
+    """The state of a VanillaRNN: hidden, ``(batch, hidden_dim)``."""
+
+    hidden: jax.Array
+
+
+class RNN(Module):
+    """The base class of the recurrent cells: ``input_dim``, ``hidden_dim`` and
+    ``initial_state(batch_size)``."""
+
+    input_dim: int
+    hidden_dim: int
+
+    def initial_state(self, batch_size: int) -> NamedTuple:
+        """The all-zero state for ``batch_size`` sequences."""
+        raise NotImplementedError(f"{type(self).__name__} does not define `initial_state`.")
+
+    def _check_step(self, state_cls: type, state: NamedTuple, x: jax.Array) -> None:
+        """Raise unless ``state`` is a ``state_cls`` whose fields match the input ``x``."""
+        layer = type(self).__name__
+        x_shape = jnp.shape(x)
+        if not x_shape or x_shape[-1] != self.input_dim:
+            raise ValueError(
+                f"{layer} expects inputs with last dimension {self.input_dim}, got {x_shape}."
+            )
+        if not isinstance(state, state_cls):
+            article = "an" if state_cls is LSTMState else "a"
+            raise TypeError(
+                f"{layer} expects {article} {state_cls.__name__} as its first argument, got "
+                f"{type(state).__name__}. Start from `cell.initial_state(batch_size)`; "
+                f"the cell is called as `cell(state, x)`."
+            )
+        expected = (*x_shape[:-1], self.hidden_dim)
+        shapes = {name: jnp.shape(value) for name, value in zip(state._fields, state)}
+        if any(shape != expected for shape in shapes.values()):
+            got = " and ".join(f"{name} {shape}" for name, shape in shapes.items())
+            raise ValueError(
+                f"{layer} expects a state of shape {expected} for inputs of shape {x_shape}, "
+                f"got {got}. Use `cell.initial_state(batch_size)`."
+            )
+
+    def _zeros(self, batch_size: int) -> jax.Array:
+        return jnp.zeros((batch_size, self.hidden_dim), jnp.float32)
+
+    def __repr__(self) -> str:
+        return self._repr({"input_dim": self.input_dim, "hidden_dim": self.hidden_dim})
+
+
+class VanillaRNN(RNN):
+    """A basic recurrent cell: ``h' = tanh(fc([x, h]))``; the output is ``h'``.
+
+    ``fc`` maps ``input_dim + hidden_dim`` to ``hidden_dim``: its first
+    ``input_dim`` weight rows act on ``x``, the rest on ``h``. This is PAX's cell;
+    haiku's ``VanillaRNN`` uses ``relu`` instead of ``tanh``.
+
+    Args:
+        input_dim: the size ``D`` of the last axis of ``x``.
+        hidden_dim: the size ``H`` of the hidden state.
+        rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
+        name: the module name.
+
+    Called as ``cell(state, x)`` with ``x`` of shape ``(N, D)`` and a
+    ``VanillaRNNState`` of shape ``(N, H)``; returns ``(new_state, h')``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> rnn = VanillaRNN(3, 8, rng_key=jax.random.PRNGKey(0))
+    >>> state = rnn.initial_state(batch_size=2)
+    >>> state, h = rnn(state, jnp.ones((2, 3)))
+    >>> h.shape, rnn.fc.weight.shape
+    ((2, 8), (11, 8))
+    """
+
+    fc: Linear
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        super().__init__(name=name)
+        check_positive_ints("VanillaRNN", input_dim=input_dim, hidden_dim=hidden_dim)
+        self.input_dim = input_dim
+        self.hidden_dim = hidden_dim
+        rng_key = next_rng_key() if rng_key is None else rng_key
+        self.fc = Linear(input_dim + hidden_dim, hidden_dim, rng_key=rng_key, name="vanilla_rnn_fc")
+
+    def __call__(self, state: VanillaRNNState, x: jax.Array) -> Tuple[VanillaRNNState, jax.Array]:
+        self._check_step(VanillaRNNState, state, x)
+        hidden = jnp.tanh(self.fc(jnp.concatenate([x, state.hidden], axis=-1)))
+        return VanillaRNNState(hidden), hidden
+
+    def initial_state(self, batch_size: int) -> VanillaRNNState:
+        """A zero hidden state of shape ``(batch_size, hidden_dim)``."""
+        return VanillaRNNState(self._zeros(batch_size))
+
+
+class LSTM(RNN):
     """A long short-term memory cell (the gates of haiku's ``LSTM``).
 
-    ``gates = fc([x, hidden])`` split into input, candidate, forget and output;
-    the forget gate gets ``forget_gate_bias`` (haiku uses 1.0).
+    ``i, g, f, o = split(fc([x, h]), 4)`` (in this order along the last axis);
+    ``c' = sigmoid(f + forget_gate_bias) * c + sigmoid(i) * tanh(g)`` and
+    ``h' = sigmoid(o) * tanh(c')``; the output is ``h'``. ``fc`` maps
+    ``input_dim + hidden_dim`` to ``4 * hidden_dim``, its first ``input_dim``
+    weight rows acting on ``x``. haiku's ``LSTM`` uses ``forget_gate_bias=1.0``;
+    PAX's default is ``0.0``.
 
-    >>> import jax, jax.numpy as jnp, pax
-    >>> lstm = pax.LSTM(3, 8, rng_key=jax.random.PRNGKey(0))
+    Args:
+        input_dim: the size ``D`` of the last axis of ``x``.
+        hidden_dim: the number ``H`` of LSTM cells.
+        w_init: the initializer of ``fc.weight`` (default: truncated normal with
+            standard deviation ``1 / sqrt(input_dim + hidden_dim)``).
+        forget_gate_bias: added to the forget gate before the sigmoid.
+        rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
+        name: the module name.
+
+    Called as ``cell(state, x)`` with ``x`` of shape ``(N, D)`` and an
+    ``LSTMState`` of two ``(N, H)`` arrays; returns ``(new_state, h')``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> lstm = LSTM(3, 8, rng_key=jax.random.PRNGKey(0))
     >>> state = lstm.initial_state(batch_size=2)
     >>> state, h = lstm(state, jnp.ones((2, 3)))
-    >>> h.shape
-    (2, 8)
+    >>> h.shape, lstm.fc.weight.shape
+    ((2, 8), (11, 32))
     """
+
+    fc: Linear
 
     def __init__(
         self,
@@ -49,26 +177,12 @@ class LSTM(Module):
         self.hidden_dim = hidden_dim
         self.forget_gate_bias = forget_gate_bias
         rng_key = next_rng_key() if rng_key is None else rng_key
-        self.fc = Linear(input_dim + hidden_dim, 4 * hidden_dim, w_init=w_init, rng_key=rng_key)
+        self.fc = Linear(
+            input_dim + hidden_dim, 4 * hidden_dim, w_init=w_init, rng_key=rng_key, name="lstm_fc"
+        )
 
     def __call__(self, state: LSTMState, x: jax.Array) -> Tuple[LSTMState, jax.Array]:
-        x_shape = jnp.shape(x)
-        if not x_shape or x_shape[-1] != self.input_dim:
-            raise ValueError(
-                f"LSTM expects inputs with last dimension {self.input_dim}, got {x_shape}."
-            )
-        if not isinstance(state, LSTMState):
-            raise TypeError(
-                f"LSTM expects an LSTMState as its first argument, got "
-                f"{type(state).__name__}. Start from `lstm.initial_state(batch_size)`."
-            )
-        expected = (*x_shape[:-1], self.hidden_dim)
-        if jnp.shape(state.hidden) != expected or jnp.shape(state.cell) != expected:
-            raise ValueError(
-                f"LSTM expects a state of shape {expected} for inputs of shape {x_shape}, "
-                f"got hidden {jnp.shape(state.hidden)} and cell {jnp.shape(state.cell)}. "
-                f"Use `lstm.initial_state(batch_size)`."
-            )
+        self._check_step(LSTMState, state, x)
         gates = self.fc(jnp.concatenate([x, state.hidden], axis=-1))
         i, g, f, o = jnp.split(gates, 4, axis=-1)
         f = jax.nn.sigmoid(f + self.forget_gate_bias)
@@ -77,9 +191,66 @@ class LSTM(Module):
         return LSTMState(hidden, cell), hidden
 
     def initial_state(self, batch_size: int) -> LSTMState:
-        """Zero hidden and cell states for ``batch_size`` sequences."""
-        shape = (batch_size, self.hidden_dim)
-        return LSTMState(jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32))
+        """Zero hidden and cell states of shape ``(batch_size, hidden_dim)``."""
+        return LSTMState(self._zeros(batch_size), self._zeros(batch_size))
 
-    def __repr__(self) -> str:
-        return self._repr({"input_dim": self.input_dim, "hidden_dim": self.hidden_dim})
+
+class GRU(RNN):
+    """A gated recurrent unit, the "fully gated" variant (the gates of haiku's ``GRU``).
+
+    ``z, r = split(sigmoid(xh_zr_fc([x, h])), 2)`` (update gate first), then
+    ``a = tanh(xh_h_fc([x, r * h]))`` (the reset gate scales ``h`` before the
+    matmul) and ``h' = (1 - z) * h + z * a``; the output is ``h'``. Both linear
+    layers act on ``input_dim + hidden_dim`` features, the first ``input_dim``
+    weight rows on ``x``.
+
+    Args:
+        input_dim: the size ``D`` of the last axis of ``x``.
+        hidden_dim: the number ``H`` of GRU cells.
+        rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
+        name: the module name.
+
+    Called as ``cell(state, x)`` with ``x`` of shape ``(N, D)`` and a
+    ``GRUState`` of shape ``(N, H)``; returns ``(new_state, h')``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> gru = GRU(3, 8, rng_key=jax.random.PRNGKey(0))
+    >>> state = gru.initial_state(batch_size=2)
+    >>> state, h = gru(state, jnp.ones((2, 3)))
+    >>> h.shape, gru.xh_zr_fc.weight.shape, gru.xh_h_fc.weight.shape
+    ((2, 8), (11, 16), (11, 8))
+    """
+
+    xh_zr_fc: Linear
+    xh_h_fc: Linear
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        super().__init__(name=name)
+        check_positive_ints("GRU", input_dim=input_dim, hidden_dim=hidden_dim)
+        self.input_dim = input_dim
+        self.hidden_dim = hidden_dim
+        rng_key = next_rng_key() if rng_key is None else rng_key
+        zr_key, h_key = jax.random.split(rng_key)
+        xh_dim = input_dim + hidden_dim
+        self.xh_zr_fc = Linear(xh_dim, 2 * hidden_dim, rng_key=zr_key, name="xh_to_zr")
+        self.xh_h_fc = Linear(xh_dim, hidden_dim, rng_key=h_key, name="xh_to_h")
+
+    def __call__(self, state: GRUState, x: jax.Array) -> Tuple[GRUState, jax.Array]:
+        self._check_step(GRUState, state, x)
+        h = state.hidden
+        zr = jax.nn.sigmoid(self.xh_zr_fc(jnp.concatenate([x, h], axis=-1)))
+        z, r = jnp.split(zr, 2, axis=-1)
+        a = jnp.tanh(self.xh_h_fc(jnp.concatenate([x, r * h], axis=-1)))
+        hidden = (1 - z) * h + z * a
+        return GRUState(hidden), hidden
+
+    def initial_state(self, batch_size: int) -> GRUState:
+        """A zero hidden state of shape ``(batch_size, hidden_dim)``."""
+        return GRUState(self._zeros(batch_size))

@@ -1,0 +1,1 @@
+"""Ready-made networks: ResNets and a Transformer decoder stack."""

@@ -1,0 +1,220 @@
+"""A GPT-2 style decoder stack: ``Transformer(dim, num_heads, num_layers, dropout_rate)``.
+
+Each layer is pre-norm: ``h += dropout(attention(layer_norm(h)))`` with causal
+self attention, then ``h += dropout(dense_block(layer_norm(h)))``; a last layer
+norm follows the stack. Constructor, attribute names and initialization are
+PAX 0.5's (after haiku's transformer example).
+"""
+
+from typing import Any, Dict, List, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core.module import Module
+from ..core.rng import next_rng_key
+from ..nn.attention import MultiHeadAttention
+from ..nn.dropout import dropout
+from ..nn.linear import Linear
+from ..nn.norms import LayerNorm
+from ..nn.rng_seq import RngSeq
+from ..nn.validation import check_positive_ints
+
+
+class CausalSelfAttention(MultiHeadAttention):
+    """Multi-head attention in which position ``t`` attends only to positions ``<= t``.
+
+    ``key`` and ``value`` default to ``query`` (self attention); an optional
+    ``mask`` (broadcastable to ``(N, num_heads, T, T)``, true where attention is
+    allowed) is combined with the causal mask.
+
+    >>> import jax, jax.numpy as jnp
+    >>> attn = jax.eval_shape(lambda: CausalSelfAttention(2, 4, 1.0))  # shapes only
+    >>> x = jax.ShapeDtypeStruct((1, 5, 8), jnp.float32)
+    >>> jax.eval_shape(lambda attn, x: attn(x), attn, x).shape
+    (1, 5, 8)
+    """
+
+    def __call__(
+        self,
+        query: jax.Array,
+        key: Optional[jax.Array] = None,
+        value: Optional[jax.Array] = None,
+        mask: Optional[jax.Array] = None,
+    ) -> jax.Array:
+        key = query if key is None else key
+        value = query if value is None else value
+        seq_len = jnp.shape(query)[-2]
+        causal = jnp.asarray(np.tril(np.ones((seq_len, seq_len), dtype=bool)))
+        full_mask = causal if mask is None else jnp.logical_and(mask, causal)
+        return super().__call__(query, key, value, full_mask)
+
+
+class DenseBlock(Module):
+    """A two-layer MLP, ``fc2(gelu(fc1(x)))``, of width ``in_dim * widening_factor``.
+
+    >>> import jax
+    >>> mlp = jax.eval_shape(lambda: DenseBlock(4, init_scale=1.0))  # shapes only
+    >>> mlp.fc1.weight.shape, mlp.fc2.weight.shape
+    ((4, 16), (16, 4))
+    """
+
+    fc1: Linear
+    fc2: Linear
+
+    def __init__(
+        self,
+        in_dim: int,
+        init_scale: float,
+        widening_factor: int = 4,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        super().__init__(name=name)
+        check_positive_ints("DenseBlock", in_dim=in_dim, widening_factor=widening_factor)
+        self.in_dim = in_dim
+        self.init_scale = init_scale
+        self.widening_factor = widening_factor
+        w_init = jax.nn.initializers.variance_scaling(init_scale, "fan_in", "normal")
+        k1, k2 = jax.random.split(next_rng_key() if rng_key is None else rng_key)
+        hidden = in_dim * widening_factor
+        self.fc1 = Linear(in_dim, hidden, w_init=w_init, rng_key=k1, name="fc1")
+        self.fc2 = Linear(hidden, in_dim, w_init=w_init, rng_key=k2, name="fc2")
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.fc2(jax.nn.gelu(self.fc1(x)))
+
+    def __repr__(self) -> str:
+        return self._repr({"in_dim": self.in_dim, "widening_factor": self.widening_factor})
+
+
+class Transformer(Module):
+    """A stack of ``num_layers`` pre-norm decoder layers with causal self attention.
+
+    Args:
+        dim: the model width ``D`` (last axis of the input and the output).
+        num_heads: attention heads; ``dim`` must be divisible by it (key size
+            ``dim // num_heads``).
+        num_layers: the number of layers.
+        dropout_rate: dropout after the attention and after the dense block, in
+            training mode only.
+        rng_key: the key of the weight initialization and of the dropout sequence
+            (default ``pax.next_rng_key()``).
+        name: the module name.
+
+    The call maps ``h`` of shape ``(N, T, D)`` (and an optional padding ``mask``
+    of shape ``(N, T)``, true for real tokens) to ``(N, T, D)``; output ``t``
+    depends only on inputs ``<= t``. In training mode with ``dropout_rate > 0``
+    the call advances ``rng_seq`` (run it inside ``pax.pure``); in eval mode it
+    is deterministic and changes nothing.
+
+    Training and evaluation::
+
+        net = Transformer(64, num_heads=4, num_layers=2, dropout_rate=0.1)
+        net, y = pax.purecall(net, h)  # training mode: dropout on, rng_seq advances
+        y = net.eval()(h)  # deterministic
+
+    Shapes only (``jax.eval_shape``: nothing computed):
+
+    >>> import jax, jax.numpy as jnp, pax
+    >>> net = jax.eval_shape(lambda: Transformer(8, num_heads=2, num_layers=2, dropout_rate=0.1))
+    >>> h = jax.ShapeDtypeStruct((2, 5, 8), jnp.float32)
+    >>> jax.eval_shape(pax.purecall, net, h)[1].shape
+    (2, 5, 8)
+    >>> sorted(net.layers[0])
+    ['attention', 'attn_layer_norm', 'dense_block', 'dense_layer_norm']
+    """
+
+    rng_seq: RngSeq
+    layers: List[Dict[str, Any]]
+    layer_norm_output: LayerNorm
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        num_layers: int,
+        dropout_rate: float,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        super().__init__(name=name)
+        check_positive_ints("Transformer", dim=dim, num_heads=num_heads, num_layers=num_layers)
+        if dim % num_heads != 0:
+            raise ValueError(
+                f"Transformer: `dim` ({dim}) must be divisible by `num_heads` ({num_heads}); "
+                f"each head has dim // num_heads channels."
+            )
+        if not 0.0 <= dropout_rate < 1.0:
+            raise ValueError(
+                f"Transformer: `dropout_rate` must be in [0, 1), got {dropout_rate!r}."
+            )
+        self.dim = dim
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.dropout_rate = dropout_rate
+
+        rng_key = next_rng_key() if rng_key is None else rng_key
+        keys = jax.random.split(rng_key, 4 * num_layers + 2)
+        self.rng_seq = RngSeq(rng_key=keys[-1])
+        init_scale = 2.0 / num_layers
+        self.layers = [
+            {
+                "attention": CausalSelfAttention(
+                    num_heads, dim // num_heads, init_scale, rng_key=keys[4 * i]
+                ),
+                "attn_layer_norm": LayerNorm(
+                    dim, -1, True, True, rng_key=keys[4 * i + 1], name="attn_layer_norm"
+                ),
+                "dense_layer_norm": LayerNorm(
+                    dim, -1, True, True, rng_key=keys[4 * i + 2], name="dense_layer_norm"
+                ),
+                "dense_block": DenseBlock(dim, init_scale, rng_key=keys[4 * i + 3]),
+            }
+            for i in range(num_layers)
+        ]
+        self.layer_norm_output = LayerNorm(
+            dim, -1, True, True, rng_key=keys[-2], name="layer_norm_output"
+        )
+
+    def __call__(self, h: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
+        """``(N, T, dim) -> (N, T, dim)``; ``mask``: ``(N, T)`` padding mask or ``None``."""
+        shape = jnp.shape(h)
+        if len(shape) != 3 or shape[-1] != self.dim:
+            raise ValueError(
+                f"Transformer expects inputs of rank 3 (N, T, D) with D = {self.dim}, "
+                f"got shape {shape}."
+            )
+        if mask is not None:
+            if jnp.shape(mask) != shape[:2]:
+                raise ValueError(
+                    f"Transformer expects a padding mask of shape (N, T) = {shape[:2]}, "
+                    f"got shape {jnp.shape(mask)}."
+                )
+            mask = mask[:, None, None, :]
+
+        use_dropout = self.training and self.dropout_rate > 0.0
+        keys = self.rng_seq.next_rng_key(2 * self.num_layers) if use_dropout else None
+
+        def drop(i: int, x: jax.Array) -> jax.Array:
+            return dropout(keys[i], self.dropout_rate, x) if keys is not None else x
+
+        for i, layer in enumerate(self.layers):
+            h_attn = layer["attention"](layer["attn_layer_norm"](h), mask=mask)
+            h = h + drop(2 * i, h_attn)
+            h_dense = layer["dense_block"](layer["dense_layer_norm"](h))
+            h = h + drop(2 * i + 1, h_dense)
+        return self.layer_norm_output(h)
+
+    def __repr__(self) -> str:
+        return self._repr(
+            {
+                "dim": self.dim,
+                "num_heads": self.num_heads,
+                "num_layers": self.num_layers,
+                "dropout_rate": self.dropout_rate,
+            }
+        )

@@ -1,0 +1,95 @@
+"""Embedding lookup."""
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core.module import Module
+from ..core.parameters import parameters_method
+from ..core.rng import next_rng_key
+from .initializers import Initializer
+from .validation import check_positive_ints
+
+
+class Embed(Module):
+    """A trainable lookup table mapping integer ids to vectors (haiku's ``Embed``).
+
+    ``weight`` has shape ``(vocab_size, embed_dim)``; by default it is drawn from
+    ``jax.nn.initializers.normal()`` (standard deviation 0.01), as in PAX 0.5
+    (haiku's default is a truncated normal with standard deviation 1).
+
+    Ids outside ``[0, vocab_size)`` raise a ``ValueError`` when they are concrete
+    (eager calls). Under ``jax.jit``/``vmap`` they cannot be checked and follow
+    JAX's indexing, as in haiku and PAX: negative ids count from the end and ids
+    past the end are clamped to the last row.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from pax._src.nn.embed import Embed
+    >>> embed = Embed(5, 3, rng_key=jax.random.PRNGKey(0))
+    >>> embed
+    Embed(vocab_size=5, embed_dim=3)
+    >>> embed(jnp.array([[0, 4, 4]])).shape
+    (1, 3, 3)
+    >>> bool((embed(jnp.array(2)) == embed.weight[2]).all())
+    True
+
+    Args:
+      vocab_size: the number of rows (distinct ids).
+      embed_dim: the size of each vector.
+      w_init: initializer of ``weight``, ``init(key, shape, dtype)``.
+      rng_key: the key for the initializer (default ``pax.next_rng_key()``).
+      name: an optional name.
+    """
+
+    parameters = parameters_method("weight")
+    _pax_default_precision = "half"
+
+    weight: jax.Array
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        w_init: Optional[Initializer] = None,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        super().__init__(name=name)
+        check_positive_ints("Embed", vocab_size=vocab_size, embed_dim=embed_dim)
+        self.vocab_size = vocab_size
+        self.embed_dim = embed_dim
+        rng_key = next_rng_key() if rng_key is None else rng_key
+        w_init = w_init or jax.nn.initializers.normal()
+        self.weight = w_init(rng_key, (vocab_size, embed_dim), jnp.float32)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Look up the vectors of the ids ``x``.
+
+        Args:
+          x: integer ids of any shape ``S`` (an array, a Python int or a nested list).
+
+        Returns:
+          An array of shape ``S + (embed_dim,)``.
+        """
+        if not isinstance(x, (jax.Array, np.ndarray)):  # Python ints and lists
+            x = np.asarray(x)
+        dtype = jnp.result_type(x)
+        if not jnp.issubdtype(dtype, jnp.integer):
+            raise TypeError(
+                f"Embed expects integer ids, got an array of dtype {dtype.name}. Cast "
+                f"them with `x.astype(jnp.int32)`."
+            )
+        if not isinstance(x, jax.core.Tracer):
+            ids = np.asarray(x)
+            if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+                raise ValueError(
+                    f"Embed expects ids in [0, {self.vocab_size}) (vocab_size), got ids "
+                    f"from {ids.min()} to {ids.max()}."
+                )
+        return self.weight[(jnp.asarray(x),)]
+
+    def __repr__(self) -> str:
+        return self._repr({"vocab_size": self.vocab_size, "embed_dim": self.embed_dim})

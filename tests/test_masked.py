@@ -1,0 +1,694 @@
+"""NetKet's masked autoregressive layers: numpy references, the autoregressive
+property, parameter shapes, errors, and the incremental (cached) mode."""
+
+import itertools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jmp
+import numpy as np
+import pytest
+from helpers import tree_allclose
+from layer_registry import key
+
+import pax
+from pax._src.nn.masked import (
+    MaskedConv1D,
+    MaskedConv2D,
+    MaskedDense1D,
+    conv2d_mask,
+    dense1d_mask,
+    init_cache,
+)
+
+# Weights and inputs come from numpy: each new shape drawn with jax.random (or the
+# default lecun_normal initializer) costs a compilation, about a second on 2 busy cores.
+
+
+def normal(seed: int, shape, scale: float = 1.0) -> jax.Array:
+    """A float32 standard normal array (times ``scale``), drawn with numpy."""
+    return jnp.asarray(np.random.default_rng(seed).normal(size=shape) * scale, jnp.float32)
+
+
+def np_init(seed: int):
+    """A kernel initializer in JAX's convention: normal with variance 1 / fan_in."""
+
+    def init(rng_key, shape, dtype=jnp.float32):
+        del rng_key
+        return normal(seed, shape, float(np.prod(shape[:-1])) ** -0.5).astype(dtype)
+
+    return init
+
+
+FAST = np_init(0)
+
+# -- numpy references (explicit loops over positions and taps) -------------------------
+
+
+def _ungroup(tap: np.ndarray, groups: int, in_features: int) -> np.ndarray:
+    """A grouped kernel tap ``(in // groups, out)`` as a dense ``(in, out)`` matrix."""
+    cin, cout = tap.shape
+    dense = np.zeros((in_features, cout), tap.dtype)
+    per_group = cout // groups
+    for o in range(cout):
+        g = o // per_group
+        dense[g * cin : (g + 1) * cin, o] = tap[:, o]
+    return dense
+
+
+def np_masked_conv1d(layer: MaskedConv1D, x: np.ndarray) -> np.ndarray:
+    """Output i = sum over taps t < K - exclusive of kernel[t] . x[i - (K - 1 - t) d]."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(layer.kernel, np.float64)
+    batch, length, cin = x.shape
+    y = np.zeros((batch, length, layer.features))
+    K, d = layer.kernel_size, layer.kernel_dilation
+    assert kernel.shape[0] == K - layer.exclusive
+    for i in range(length):
+        for t in range(K - layer.exclusive):
+            j = i - (K - 1 - t) * d
+            if j >= 0:
+                y[:, i] += x[:, j] @ _ungroup(kernel[t], layer.feature_group_count, cin)
+    if layer.bias is not None:
+        y += np.asarray(layer.bias)
+    return y
+
+
+def np_masked_conv2d(layer: MaskedConv2D, x: np.ndarray) -> np.ndarray:
+    """Output (r, c) = sum over unmasked taps (a, b) of
+    kernel[a, b] . x[r - (kh - 1 - a) dh, c + (b - kw // 2) dw] (zero outside)."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(layer.kernel, np.float64)
+    batch, height, width, cin = x.shape
+    (kh, kw), (dh, dw) = layer.kernel_size, layer.kernel_dilation
+    mask = conv2d_mask(layer.kernel_size, layer.exclusive)
+    y = np.zeros((batch, height, width, layer.features))
+    for r, c, a, b in itertools.product(range(height), range(width), range(kh), range(kw)):
+        rr, cc = r - (kh - 1 - a) * dh, c + (b - kw // 2) * dw
+        if mask[a, b] and 0 <= rr and 0 <= cc < width:
+            y[:, r, c] += x[:, rr, cc] @ _ungroup(kernel[a, b], layer.feature_group_count, cin)
+    if layer.bias is not None:
+        y += np.asarray(layer.bias)
+    return y
+
+
+def np_masked_dense1d(layer: MaskedDense1D, x: np.ndarray) -> np.ndarray:
+    """Output j = sum over i <= j (i < j when exclusive) of x[i] @ kernel block (i, j)."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(layer.kernel, np.float64)
+    batch, size, cin = x.shape
+    cout = layer.features
+    y = np.zeros((batch, size, cout))
+    for i, j in itertools.product(range(size), range(size)):
+        if i + layer.exclusive <= j:
+            y[:, j] += x[:, i] @ kernel[i * cin : (i + 1) * cin, j * cout : (j + 1) * cout]
+    if layer.bias is not None:
+        y += np.asarray(layer.bias)
+    return y
+
+
+# -- layer tables ----------------------------------------------------------------------
+
+# (kernel_size, kernel_dilation, exclusive, feature_group_count)
+CONV1D = [
+    (1, 1, False, 1),
+    (2, 1, True, 1),
+    (3, 2, True, 1),
+    (4, 3, True, 2),
+    (5, 2, False, 1),
+]
+# (kernel_size, kernel_dilation, exclusive, feature_group_count, width)
+CONV2D = [
+    ((2, 3), (1, 1), True, 1, 5),
+    ((3, 3), (1, 2), False, 2, 5),
+    ((3, 2), (2, 1), True, 1, 4),
+    ((2, 5), (1, 2), False, 1, 3),  # the kernel is wider than the image
+    ((1, 3), (1, 1), True, 1, 4),
+]
+
+
+def conv1d(k, d, exclusive, groups, use_bias=True, seed=0):
+    return MaskedConv1D(
+        4,
+        k,
+        d,
+        exclusive,
+        groups,
+        use_bias=use_bias,
+        kernel_init=np_init(seed),
+        bias_init=np_init(seed + 1),
+        in_features=4,
+        rng_key=key(0),
+    )
+
+
+def conv2d(k, d, exclusive, groups, seed=0):
+    return MaskedConv2D(
+        4,
+        k,
+        d,
+        exclusive,
+        groups,
+        kernel_init=np_init(seed),
+        bias_init=np_init(seed + 1),
+        in_features=2 * groups,
+        rng_key=key(0),
+    )
+
+
+def dense1d(exclusive, size=6, seed=0):
+    return MaskedDense1D(
+        3,
+        exclusive,
+        kernel_init=np_init(seed),
+        bias_init=np_init(seed + 1),
+        size=size,
+        in_features=2,
+        rng_key=key(0),
+    )
+
+
+def conv1d_id(case):
+    k, d, exclusive, groups = case
+    return f"k{k}_d{d}_{'excl' if exclusive else 'incl'}_g{groups}"
+
+
+def conv2d_id(case):
+    k, d, exclusive, groups, width = case
+    return f"k{k[0]}x{k[1]}_d{d[0]}x{d[1]}_{'excl' if exclusive else 'incl'}_g{groups}_w{width}"
+
+
+# -- against numpy -----------------------------------------------------------------------
+
+LENGTH, HEIGHT = 12, 5
+
+
+@jax.jit
+def apply(layer: Any, x: jax.Array) -> jax.Array:
+    """One compilation per layer configuration and input shape, shared by the tests."""
+    return layer(x)
+
+
+@pytest.mark.parametrize("case", CONV1D, ids=conv1d_id)
+def test_conv1d_matches_numpy(case):
+    layer = conv1d(*case)
+    x = normal(2, (2, LENGTH, 4))
+    tree_allclose(apply(layer, x), np_masked_conv1d(layer, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CONV2D, ids=conv2d_id)
+def test_conv2d_matches_numpy(case):
+    *args, width = case
+    layer = conv2d(*args)
+    x = normal(2, (2, HEIGHT, width, layer.in_features))
+    tree_allclose(apply(layer, x), np_masked_conv2d(layer, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_dense1d_matches_numpy(exclusive):
+    layer = dense1d(exclusive)
+    x = normal(2, (2, 6, 2))
+    tree_allclose(apply(layer, x), np_masked_dense1d(layer, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "layer, x, reference",
+    [
+        (conv1d(3, 2, True, 1, use_bias=False), normal(2, (9, 4)), np_masked_conv1d),
+        (conv2d((2, 3), 1, True, 1), normal(2, (3, 4, 2)), np_masked_conv2d),
+        (dense1d(False), normal(2, (6, 2)), np_masked_dense1d),
+    ],
+    ids=["conv1d_no_bias", "conv2d", "dense1d"],
+)
+def test_one_unbatched_input(layer, x, reference):
+    tree_allclose(layer(x), reference(layer, x[None])[0], rtol=1e-5, atol=1e-5)
+
+
+# -- the autoregressive property ------------------------------------------------------------
+
+
+def _changed_positions(layer, x: np.ndarray, position) -> np.ndarray:
+    """Which outputs (any batch entry, any feature) change when input ``position`` does."""
+    y = np.asarray(apply(layer, x))
+    x2 = np.array(x)
+    x2[(slice(None),) + tuple(position)] += 1.0
+    y2 = np.asarray(apply(layer, x2))
+    return np.any(y2 != y, axis=(0, -1))
+
+
+@pytest.mark.parametrize("case", CONV1D, ids=conv1d_id)
+def test_conv1d_is_autoregressive(case):
+    layer = conv1d(*case)
+    k, d, exclusive, _ = case
+    x = np.asarray(normal(3, (2, LENGTH, 4)))
+    for j in range(LENGTH):
+        changed = _changed_positions(layer, x, (j,))
+        # outputs before j (and at j when exclusive) never change
+        assert not changed[: j + exclusive].any()
+        # exactly the receptive field j + m d, m = exclusive .. K - 1, changes
+        expected = np.zeros(LENGTH, bool)
+        for m in range(int(exclusive), k):
+            if j + m * d < LENGTH:
+                expected[j + m * d] = True
+        np.testing.assert_array_equal(changed, expected)
+        if j + exclusive * d < LENGTH:  # so some later output does change
+            assert changed[j + exclusive :].any()
+
+
+@pytest.mark.parametrize("case", CONV2D, ids=conv2d_id)
+def test_conv2d_is_autoregressive_in_raster_order(case):
+    *args, width = case
+    layer = conv2d(*args)
+    (kh, kw), (dh, dw), exclusive = case[0], case[1], case[2]
+    mask = conv2d_mask((kh, kw), exclusive)
+    x = np.asarray(normal(3, (2, HEIGHT, width, layer.in_features)))
+    for r, c in itertools.product(range(HEIGHT), range(width)):
+        changed = _changed_positions(layer, x, (r, c)).reshape(-1)
+        flat = r * width + c
+        # raster order: nothing before (r, c) changes, nor (r, c) when exclusive
+        assert not changed[: flat + exclusive].any()
+        expected = np.zeros((HEIGHT, width), bool)
+        for a, b in itertools.product(range(kh), range(kw)):
+            rr, cc = r + (kh - 1 - a) * dh, c - (b - kw // 2) * dw
+            if mask[a, b] and rr < HEIGHT and 0 <= cc < width:
+                expected[rr, cc] = True
+        np.testing.assert_array_equal(changed, expected.reshape(-1))
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_dense1d_is_autoregressive(exclusive):
+    layer = dense1d(exclusive)
+    x = np.asarray(normal(3, (2, 6, 2)))
+    for j in range(6):
+        changed = _changed_positions(layer, x, (j,))
+        np.testing.assert_array_equal(changed, np.arange(6) >= j + exclusive)
+
+
+# -- parameters and initialization ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, kernel_shape, bias_shape",
+    [
+        (lambda: MaskedConv1D(8, 3, 2, False, in_features=6, kernel_init=FAST), (3, 6, 8), (8,)),
+        (lambda: MaskedConv1D(8, 3, 2, True, in_features=6, kernel_init=FAST), (2, 6, 8), (8,)),
+        (lambda: MaskedConv1D(8, 4, 1, True, 2, in_features=6, kernel_init=FAST), (3, 3, 8), (8,)),
+        (
+            lambda: MaskedConv1D(8, 3, 1, True, use_bias=False, in_features=6, kernel_init=FAST),
+            (2, 6, 8),
+            None,
+        ),
+        (
+            lambda: MaskedConv2D(8, (3, 5), (1, 1), True, in_features=6, kernel_init=FAST),
+            (3, 5, 6, 8),
+            (8,),
+        ),
+        (
+            lambda: MaskedConv2D(8, 3, 2, False, 2, in_features=6, kernel_init=FAST),
+            (3, 3, 3, 8),
+            (8,),
+        ),
+        (lambda: MaskedDense1D(8, True, size=5, in_features=6, kernel_init=FAST), (30, 40), (5, 8)),
+        (
+            lambda: MaskedDense1D(8, False, False, size=5, in_features=6, kernel_init=FAST),
+            (30, 40),
+            None,
+        ),
+    ],
+)
+def test_parameter_shapes(make, kernel_shape, bias_shape):
+    layer = make()
+    assert layer.kernel.shape == kernel_shape and layer.kernel.dtype == jnp.float32
+    assert (layer.bias is None) == (bias_shape is None)
+    if bias_shape is not None:
+        assert layer.bias.shape == bias_shape and not np.any(np.asarray(layer.bias))
+    leaves = jax.tree_util.tree_leaves(layer.parameters())
+    assert len(leaves) == (1 if bias_shape is None else 2)
+
+
+def test_default_kernel_init_is_netkets_lecun_normal():
+    layer = MaskedConv1D(8, 3, 1, True, in_features=6, rng_key=key(0))
+    kernel_key = jax.random.split(key(0))[0]
+    expected = jax.nn.initializers.lecun_normal()(kernel_key, (2, 6, 8), jnp.float32)
+    np.testing.assert_array_equal(layer.kernel, expected)
+
+
+def test_masked_kernels_start_masked():
+    ones = jax.nn.initializers.ones
+    conv = MaskedConv2D(2, (2, 3), 1, False, kernel_init=ones, in_features=1, rng_key=key(0))
+    np.testing.assert_array_equal(conv.kernel[:, :, 0, 0], [[1, 1, 1], [1, 1, 0]])
+    dense = MaskedDense1D(1, True, kernel_init=ones, size=3, in_features=1, rng_key=key(0))
+    np.testing.assert_array_equal(dense.kernel, dense1d_mask(3, 1, 1, True))
+    # the bias initializer is used too
+    conv = MaskedConv1D(2, 2, 1, True, bias_init=ones, in_features=1, rng_key=key(0))
+    np.testing.assert_array_equal(conv.bias, [1.0, 1.0])
+
+
+def test_masked_entries_get_zero_gradients():
+    layer = MaskedConv2D(2, (2, 3), 1, True, kernel_init=FAST, in_features=1, rng_key=key(0))
+    x = normal(0, (2, 4, 4, 1))
+    grads = pax.grad(lambda m: jnp.sum(m(x) ** 2))(layer)
+    mask = conv2d_mask((2, 3), True)
+    assert np.all(np.asarray(grads.kernel)[mask == 0] == 0)
+    assert np.all(np.asarray(grads.kernel)[mask == 1] != 0)
+
+
+def test_repr():
+    assert repr(MaskedConv1D(8, 3, 2, True, 2, in_features=6, kernel_init=FAST)) == (
+        "MaskedConv1D(in_features=6, features=8, kernel_size=3, kernel_dilation=2, "
+        "exclusive=True, feature_group_count=2)"
+    )
+    assert repr(MaskedConv2D(8, 3, 1, False, in_features=6, kernel_init=FAST)) == (
+        "MaskedConv2D(in_features=6, features=8, kernel_size=(3, 3), "
+        "kernel_dilation=(1, 1), exclusive=False)"
+    )
+    assert repr(MaskedDense1D(8, True, False, size=5, in_features=6, kernel_init=FAST)) == (
+        "MaskedDense1D(size=5, in_features=6, features=8, exclusive=True, use_bias=False)"
+    )
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (
+            lambda: MaskedConv1D(4, 0, 1, False, in_features=2),
+            ValueError,
+            "MaskedConv1D: `kernel_size` must be a positive int, got 0",
+        ),
+        (
+            lambda: MaskedConv1D(4, 1, 1, True, in_features=2),
+            ValueError,
+            r"MaskedConv1D: an exclusive layer needs kernel_size >= 2 \(its kernel has "
+            r"kernel_size - 1 taps\), got kernel_size=1",
+        ),
+        (
+            lambda: MaskedConv1D(4, 3, 0, False, in_features=2),
+            ValueError,
+            "`kernel_dilation` must be a positive int, got 0",
+        ),
+        (
+            lambda: MaskedConv1D(4, 3, 1, "yes", in_features=2),  # type: ignore[arg-type]
+            TypeError,
+            "MaskedConv1D: `exclusive` must be a bool, got 'yes'",
+        ),
+        (
+            lambda: MaskedConv1D(4, 3, 1, False, 3, in_features=2),
+            ValueError,
+            r"in_features \(2\) and features \(4\) must both be divisible by "
+            r"feature_group_count \(3\)",
+        ),
+        (
+            lambda: MaskedConv2D(4, (3, 0), 1, False, in_features=2),
+            ValueError,
+            r"MaskedConv2D: `kernel_size` must be a positive int or a pair of positive "
+            r"ints, got \(3, 0\)",
+        ),
+        (
+            lambda: MaskedConv2D(4, (1, 2, 3), 1, False, in_features=2),
+            ValueError,
+            r"`kernel_size` must be a positive int or a pair",
+        ),
+        (
+            lambda: MaskedConv2D(4, 1, 1, True, in_features=2),
+            ValueError,
+            r"exclusive layer with kernel_size \(1, 1\) sees no input",
+        ),
+        (
+            lambda: MaskedDense1D(4, True, size=1, in_features=2),
+            ValueError,
+            "MaskedDense1D: an exclusive layer needs size >= 2",
+        ),
+        (
+            lambda: MaskedDense1D(4, False, size=0, in_features=2),
+            ValueError,
+            "MaskedDense1D: `size` must be a positive int, got 0",
+        ),
+    ],
+)
+def test_bad_constructor_arguments_raise(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_in_features_is_required():
+    with pytest.raises(TypeError, match="in_features"):
+        MaskedConv1D(4, 3, 1, False)
+
+
+@pytest.mark.parametrize(
+    "make, shape, match",
+    [
+        (
+            lambda: MaskedConv1D(4, 3, 1, False, in_features=3, kernel_init=FAST),
+            (2, 7, 4),
+            r"MaskedConv1D expects inputs of rank 3 \(batch, length, features\) or rank 2 "
+            r"\(length, features\) with 3 features, got shape \(2, 7, 4\)\.",
+        ),
+        (
+            lambda: MaskedConv1D(4, 3, 1, False, in_features=3, kernel_init=FAST),
+            (3,),
+            r"MaskedConv1D expects inputs of rank 3 .* got shape \(3,\)\.",
+        ),
+        (
+            lambda: MaskedConv2D(4, 3, 1, False, in_features=3, kernel_init=FAST),
+            (5, 3),
+            r"MaskedConv2D expects inputs of rank 4 \(batch, H, W, features\) or rank 3 "
+            r"\(H, W, features\) with 3 features, got shape \(5, 3\)\.",
+        ),
+        (
+            lambda: MaskedConv2D(4, 3, 1, False, in_features=3, kernel_init=FAST),
+            (1, 2, 5, 5, 3),
+            r"MaskedConv2D expects inputs of rank 4 .* got shape \(1, 2, 5, 5, 3\)\.",
+        ),
+        (
+            lambda: MaskedDense1D(4, True, size=5, in_features=3, kernel_init=FAST),
+            (2, 6, 3),
+            r"MaskedDense1D expects inputs of shape \(batch, 5, 3\) or \(5, 3\) \(size 5, "
+            r"3 features\), got shape \(2, 6, 3\)\.",
+        ),
+    ],
+    ids=["conv1d_features", "conv1d_rank", "conv2d_rank", "conv2d_rank5", "dense1d_size"],
+)
+def test_wrong_input_shapes_raise(make, shape, match):
+    layer = make()
+    with pytest.raises(ValueError, match=match):
+        layer(jnp.ones(shape))
+    with pytest.raises(ValueError, match=match):  # also while tracing
+        jax.jit(lambda m, x: m(x))(layer, jnp.ones(shape))
+
+
+def test_update_site_errors():
+    layer = MaskedConv1D(4, 3, 1, True, kernel_init=FAST, in_features=3, rng_key=key(0))
+    with pytest.raises(ValueError, match=r"MaskedConv1D.update_site needs a cache: build one"):
+        pax.module_and_value(layer.update_site)(jnp.ones((2, 3)))
+    cached = layer.init_cache(2)
+    with pytest.raises(ValueError, match="pax.pure"):  # it mutates the cache
+        cached.update_site(jnp.ones((2, 3)))
+    with pytest.raises(
+        ValueError,
+        match=r"update_site expects one position of input, shape \(2, 3\) \(the batch shape "
+        r"of the cache and 3 features\), got shape \(2, 5, 3\)",
+    ):
+        jax.jit(pax.module_and_value(cached.update_site))(jnp.ones((2, 5, 3)))
+    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int, got 0"):
+        layer.init_cache(0)
+    conv2 = MaskedConv2D(4, 3, 1, True, in_features=3, kernel_init=FAST)
+    with pytest.raises(ValueError, match=r"MaskedConv2D.init_cache needs the image `width`"):
+        conv2.init_cache(2)
+
+
+# -- incremental mode: stepping reproduces the full output --------------------------------
+
+
+def shift_right(xs: jax.Array, exclusive: bool) -> jax.Array:
+    """The per-step inputs of a layer: x[i] (inclusive) or x[i - 1] (exclusive)."""
+    if not exclusive:
+        return xs
+    return jnp.concatenate([jnp.zeros_like(xs[:, :1]), xs[:, :-1]], axis=1)
+
+
+@jax.jit
+def step_through(cached: pax.Module, xs: jax.Array):
+    """Feed ``xs`` (batch, steps, features) one position at a time, in one scan."""
+
+    def step(module, x):
+        return pax.module_and_value(module.update_site)(x)
+
+    return pax.scan(step, cached, xs, time_major=False)
+
+
+@pytest.mark.parametrize("case", CONV1D, ids=conv1d_id)
+def test_conv1d_stepping_matches_full(case):
+    layer = conv1d(*case)
+    xs = normal(4, (2, LENGTH, 4))
+    final, ys = step_through(layer.init_cache(2), shift_right(xs, layer.exclusive))
+    tree_allclose(ys, apply(layer, xs), rtol=1e-5, atol=1e-5)
+    assert int(final.position) == LENGTH
+    assert jax.tree_util.tree_structure(final) == jax.tree_util.tree_structure(layer.init_cache(2))
+
+
+@pytest.mark.parametrize("case", CONV2D, ids=conv2d_id)
+def test_conv2d_stepping_in_raster_order_matches_full(case):
+    *args, width = case
+    layer = conv2d(*args)
+    images = normal(4, (2, HEIGHT, width, layer.in_features))
+    flat = shift_right(images.reshape(2, HEIGHT * width, -1), layer.exclusive)
+    _, ys = step_through(layer.init_cache(2, width=width), flat)
+    tree_allclose(ys.reshape(2, HEIGHT, width, 4), apply(layer, images), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_dense1d_stepping_matches_full(exclusive):
+    layer = dense1d(exclusive)
+    xs = normal(4, (2, 6, 2))
+    _, ys = step_through(layer.init_cache(2), shift_right(xs, exclusive))
+    tree_allclose(ys, apply(layer, xs), rtol=1e-5, atol=1e-5)
+
+
+class ARNN(pax.Module):
+    """An autoregressive stack: exclusive first layer, inclusive later ones."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = list(layers)
+
+    def __call__(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i + 1 < len(self.layers):
+                x = jnp.tanh(x) if i % 2 else jax.nn.gelu(x)
+        return x
+
+    def update_site(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer.update_site(x)
+            if i + 1 < len(self.layers):
+                x = jnp.tanh(x) if i % 2 else jax.nn.gelu(x)
+        return x
+
+
+def conv_stack():
+    return ARNN(
+        [
+            MaskedConv1D(
+                8,
+                3,
+                1,
+                True,
+                in_features=3,
+                kernel_init=np_init(0),
+                bias_init=np_init(10),
+                rng_key=key(0),
+            ),
+            MaskedConv1D(
+                8,
+                3,
+                2,
+                False,
+                2,
+                in_features=8,
+                kernel_init=np_init(1),
+                bias_init=np_init(11),
+                rng_key=key(1),
+            ),
+            MaskedConv1D(
+                8,
+                2,
+                4,
+                False,
+                in_features=8,
+                kernel_init=np_init(2),
+                bias_init=np_init(12),
+                rng_key=key(2),
+            ),
+            MaskedConv1D(
+                3,
+                1,
+                1,
+                False,
+                in_features=8,
+                kernel_init=np_init(3),
+                bias_init=np_init(13),
+                rng_key=key(3),
+            ),
+        ]
+    )
+
+
+def test_stacked_network_stepping_matches_full():
+    net = conv_stack()
+    xs = normal(5, (2, 17, 3))
+    cached = init_cache(net, 2)  # every masked layer of the network
+    assert all(layer.cache is not None for layer in cached.layers)
+    _, ys = step_through(cached, shift_right(xs, True))
+    tree_allclose(ys, apply(net, xs), rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_stack_stepping_matches_full():
+    net = ARNN(
+        [
+            MaskedConv2D(
+                4,
+                (2, 3),
+                1,
+                True,
+                in_features=2,
+                kernel_init=np_init(0),
+                bias_init=np_init(10),
+                rng_key=key(0),
+            ),
+            MaskedConv2D(
+                2, (2, 3), (1, 2), False, in_features=4, kernel_init=np_init(1), rng_key=key(1)
+            ),
+        ]
+    )
+    images = normal(5, (2, 3, 4, 2))
+    flat = shift_right(images.reshape(2, 12, 2), True)
+    _, ys = step_through(init_cache(net, 2, width=4), flat)
+    tree_allclose(ys.reshape(2, 3, 4, 2), apply(net, images), rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_through_the_incremental_scan_match_full():
+    layer = conv1d(3, 2, True, 1)
+    xs = normal(4, (2, 9, 4))
+    target = normal(6, (2, 9, 4))
+
+    def full_loss(m):
+        return jnp.sum(m(xs) * target)
+
+    def step_loss(m):
+        return jnp.sum(step_through(m.init_cache(2), shift_right(xs, True))[1] * target)
+
+    full, stepped = pax.grad(full_loss)(layer), pax.grad(step_loss)(layer)
+    tree_allclose(stepped, full, rtol=1e-5, atol=1e-5)
+
+
+# -- the cache is state --------------------------------------------------------------------
+
+
+def test_cache_is_state_not_parameters():
+    layer = conv1d(3, 1, True, 1)
+    cached = layer.init_cache(2)
+    assert cached.cache.shape == (2, 2, 4) and cached.position.dtype == jnp.int32
+    tree_allclose(cached.parameters().kernel, layer.kernel, rtol=0, atol=0)
+    assert len(jax.tree_util.tree_leaves(cached.parameters())) == 2
+    assert len(jax.tree_util.tree_leaves(cached)) == 4
+    assert layer.cache is None  # the original has no cache
+    # the full call ignores the cache
+    x = normal(0, (2, 5, 4))
+    np.testing.assert_array_equal(cached(x), layer(x))
+
+
+def test_init_cache_keeps_float32_weights_under_a_mixed_precision_policy():
+    policy = jmp.get_policy("params=float32,compute=bfloat16,output=bfloat16")
+    layer = pax.apply_mp_policy(conv1d(3, 2, True, 1), policy)
+    cached = layer.init_cache(2)
+    assert cached.kernel.dtype == jnp.float32
+    np.testing.assert_array_equal(cached.kernel, layer.kernel)  # not rounded to bf16
+    cached, y = jax.jit(pax.module_and_value(cached.update_site))(normal(0, (2, 4)))
+    assert y.dtype == jnp.bfloat16 and y.shape == (2, 4)
+    assert cached.cache.dtype == jnp.float32 and int(cached.position) == 1

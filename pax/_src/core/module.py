@@ -11,7 +11,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Un
 import jax
 
 from .context import STATE
-from .guards import MSG_IMMUTABLE, MSG_IMMUTABLE_DEL, assert_no_sharing
+from .guards import (
+    MSG_IMMUTABLE,
+    MSG_IMMUTABLE_DEL,
+    MSG_MUTATED_IN_SCAN,
+    assert_no_sharing,
+    holds_tracer,
+)
 from .layout import (
     CHILD,
     INTERNAL_KEYS,
@@ -23,6 +29,7 @@ from .layout import (
     check_not_hiding_nodes,
     classify,
     plain_dict,
+    refresh_layout,
 )
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
@@ -43,6 +50,7 @@ class _ModuleMeta(type):
         d[MUTABLE_KEY] = True
         try:
             module.__init__(*args, **kwargs)
+            refresh_layout(module)
         finally:
             frames = STATE.pure_frames
             if frames:
@@ -105,6 +113,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
         if name in INTERNAL_KEYS or name == "__dict__":
             raise ValueError(f"`{name}` is reserved for pax internals.")
+        bodies = STATE.scan_bodies
+        if bodies and id(self) in bodies[-1] and holds_tracer(value):
+            raise ValueError(MSG_MUTATED_IN_SCAN.format(name=name, module=self._short_repr()))
         descriptor: Any = getattr(type(self), name, None)
         if hasattr(descriptor, "__set__"):
             # a property of the class: run its setter instead of shadowing it
@@ -512,13 +523,30 @@ def merge(module: T, other: T) -> T:
 
 
 def _check_class_attributes(cls: type) -> None:
+    """Reject what PAX 0.5 rejected when a subclass is defined: ``__slots__`` (pax
+    keeps a module's fields in ``__dict__``) and class attributes holding arrays or
+    modules, also inside lists, tuples and dicts (they would not be in the pytree)."""
+    if "__slots__" in vars(cls) and cls.__module__ != __name__:
+        raise ValueError(
+            f"`{cls.__qualname__}` declares `__slots__`, which pax modules do not "
+            f"support: a module keeps its fields in `__dict__`, where pax can flatten "
+            f"them. Remove `__slots__ = ...` from the class."
+        )
     for name, value in vars(cls).items():
-        if name.startswith("__"):
+        if name.startswith("__") or isinstance(value, type):
             continue
-        if is_node(value) and not isinstance(value, type):
-            kind = "a module" if isinstance(value, PaxNode) else "an array"
+        if not isinstance(value, (list, tuple, dict)) and not is_node(value):
+            continue
+        found = [
+            x
+            for x in jax.tree_util.tree_leaves(value, is_leaf=is_node)
+            if is_node(x) and not isinstance(x, type)
+        ]
+        if found:
+            kind = "a module" if isinstance(found[0], PaxNode) else "an array"
+            where = "is" if found[0] is value else "holds"
             raise ValueError(
-                f"Class attribute `{cls.__qualname__}.{name}` is {kind}. Class "
+                f"Class attribute `{cls.__qualname__}.{name}` {where} {kind}. Class "
                 f"attributes are not part of the pytree (not trained, not traced). "
                 f"Set it in `__init__` instead: `self.{name} = ...`."
             )

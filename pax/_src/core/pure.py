@@ -1,5 +1,6 @@
 """``pax.pure``: the only place where modules may be mutated."""
 
+import copy
 import functools
 from types import MethodType
 from typing import Any, Callable, List, Tuple, TypeVar
@@ -8,7 +9,7 @@ import jax
 
 from .context import STATE
 from .guards import assert_no_sharing
-from .layout import MUTABLE_KEY
+from .layout import LAYOUT_KEY, MUTABLE_KEY, refresh_layout
 from .module import Module
 
 O = TypeVar("O")
@@ -24,6 +25,16 @@ def _collect_modules(tree: Any, out: List[Module]) -> None:
 def _copy(tree: Any) -> Any:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _detach_static_containers(module: Module) -> None:
+    """Give the copy its own static lists and dicts: they are shared by reference
+    with the caller's module (through the treedef), so ``m.sizes.append(4)`` inside
+    ``pure`` would otherwise change the caller's module too."""
+    d = module.__dict__
+    for name, value in d[LAYOUT_KEY].statics:
+        if isinstance(value, (list, dict, set)):
+            d[name] = copy.deepcopy(value)
 
 
 def _split_callable(func: Callable, caller: str) -> Tuple[Callable, Tuple[Any, ...]]:
@@ -61,19 +72,20 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
         args, kwargs = _copy(((*leading, *args), kwargs))
         modules: List[Module] = []
         _collect_modules((args, kwargs), modules)
-        frame: List[Module] = []
         for m in modules:
             m.__dict__[MUTABLE_KEY] = True
+            _detach_static_containers(m)
+        # the copies, then every module created while `fn` runs (see _ModuleMeta)
+        frame: List[Module] = list(modules)
         STATE.pure_frames.append(frame)
         try:
             out = fn(*args, **kwargs)
         finally:
             STATE.pure_frames.pop()
-            for m in modules:
-                m.__dict__.pop(MUTABLE_KEY, None)
             for m in frame:
+                refresh_layout(m)
                 m.__dict__.pop(MUTABLE_KEY, None)
-        _check_returned_modules(out, modules, frame)
+        _check_returned_modules(out, frame)
         return out
 
     return wrapper

@@ -1,5 +1,6 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
+from pax import experimental as experimental
 from pax import nn as nn
 from pax import random as random
 from pax import util as util
@@ -96,6 +97,7 @@ __all__ = [
     "dropout",
     "enable_eval_mode",
     "enable_train_mode",
+    "experimental",
     "freeze_parameters",
     "grad",
     "module_and_value",

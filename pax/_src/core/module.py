@@ -164,6 +164,16 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         """
         return self.__dict__["_training"]
 
+    @property
+    def pytree_attributes(self) -> Tuple[str, ...]:
+        """The names of the attributes that are pytree children, in order (PAX 0.5).
+
+        >>> import pax
+        >>> pax.Linear(2, 3).pytree_attributes
+        ('weight', 'bias')
+        """
+        return self.__dict__[LAYOUT_KEY].children
+
     # -- trainable parameters ----------------------------------------------------
     def parameters(self: T) -> T:
         """A copy in which only trainable leaves remain; the others are ``EmptyNode``.
@@ -254,6 +264,23 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             del d[MUTABLE_KEY]
         assert_no_sharing(module)
         return module
+
+    def replace_method(self: T, **methods: Callable) -> T:
+        """A copy whose class has the given methods replaced (PAX 0.5).
+
+        The copy is an instance of a subclass made once per class and set of
+        methods, so repeated calls give equal treedefs (no retracing under jit).
+
+        >>> import jax.numpy as jnp, pax
+        >>> fc = pax.Linear(2, 2)
+        >>> doubled = fc.replace_method(__call__=lambda self, x: 2 * (x @ self.weight))
+        >>> bool(jnp.allclose(doubled(jnp.ones((1, 2))), 2 * (jnp.ones((1, 2)) @ fc.weight)))
+        True
+        """
+        for name, method in methods.items():
+            if not callable(method):
+                raise TypeError(f"replace_method: `{name}` must be callable, got {method!r}.")
+        return with_statics(self, {}, cls=_class_with_methods(type(self), methods))
 
     def replace_node(self: T, node: Any, value: Any) -> T:
         """A copy in which the leaf ``node`` (found by identity) is ``value``.
@@ -520,6 +547,21 @@ def merge(module: T, other: T) -> T:
         )
     leaves = [a if isinstance(b, EmptyNode) else b for a, b in zip(a_leaves, b_leaves)]
     return jax.tree_util.tree_unflatten(a_def, leaves)
+
+
+_METHOD_CLASSES: Dict[Tuple[type, Tuple[Tuple[str, int], ...]], type] = {}
+
+
+def _class_with_methods(cls: type, methods: Dict[str, Callable]) -> type:
+    key = (cls, tuple(sorted((name, id(m)) for name, m in methods.items())))
+    new_cls = _METHOD_CLASSES.get(key)
+    if new_cls is None:
+        new_cls = type(cls.__name__, (cls,), dict(methods))
+        new_cls.__qualname__ = cls.__qualname__
+        new_cls.__module__ = cls.__module__
+        # keep the methods alive, so that their ids in the key stay theirs
+        _METHOD_CLASSES[key] = new_cls
+    return new_cls
 
 
 def _check_class_attributes(cls: type) -> None:

@@ -15,11 +15,12 @@ from .module import Module
 O = TypeVar("O")
 
 
-def _collect_modules(tree: Any, out: List[Module]) -> None:
+def collect_modules(tree: Any, out: List[Module]) -> None:
+    """Append every module in ``tree`` (and every submodule) to ``out``."""
     for leaf in jax.tree_util.tree_leaves(tree, is_leaf=lambda x: isinstance(x, Module)):
         if isinstance(leaf, Module):
             out.append(leaf)
-            _collect_modules(leaf.submodules(), out)
+            collect_modules(leaf.submodules(), out)
 
 
 def _copy(tree: Any) -> Any:
@@ -27,7 +28,7 @@ def _copy(tree: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _detach_static_containers(module: Module) -> None:
+def detach_static_containers(module: Module) -> None:
     """Give the copy its own static lists and dicts: they are shared by reference
     with the caller's module (through the treedef), so ``m.sizes.append(4)`` inside
     ``pure`` would otherwise change the caller's module too."""
@@ -71,10 +72,10 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
         fn, leading = _split_callable(func, "pax.pure")
         args, kwargs = _copy(((*leading, *args), kwargs))
         modules: List[Module] = []
-        _collect_modules((args, kwargs), modules)
+        collect_modules((args, kwargs), modules)
         for m in modules:
             m.__dict__[MUTABLE_KEY] = True
-            _detach_static_containers(m)
+            detach_static_containers(m)
         # the copies, then every module created while `fn` runs (see _ModuleMeta)
         frame: List[Module] = list(modules)
         STATE.pure_frames.append(frame)

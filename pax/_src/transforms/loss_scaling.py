@@ -1,6 +1,6 @@
 """``pax.experimental.apply_scaled_gradients``: an optimizer step under a jmp loss scale."""
 
-from typing import Any, Tuple, TypeVar
+from typing import Any, Callable, Tuple, TypeVar, cast
 
 import jax
 import jmp
@@ -40,7 +40,8 @@ def apply_scaled_gradients(model: T, optimizer: O, loss_scale: Any, grads: T) ->
     """
     params = model.parameters()
     grads = loss_scale.unscale(grads)
-    new_optimizer, updates = purecall(optimizer, grads, params=params)
+    updates: Any
+    new_optimizer, updates = purecall(cast(Callable[..., Any], optimizer), grads, params=params)
     new_params = jax.tree_util.tree_map(jax.lax.sub, params, updates)
     new_model = model.update_parameters(new_params)
     if not isinstance(loss_scale, jmp.DynamicLossScale):

@@ -99,6 +99,10 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         super().__init_subclass__(**kwargs)
         _check_class_attributes(cls)
         _wrap_parameters_for_freezing(cls)
+        if getattr(cls, "_pax_opaque", False):
+            # no children: the node itself is the treedef's aux data (see OpaqueModule)
+            jax.tree_util.register_pytree_node(cls, _flatten_opaque, _unflatten_opaque)
+            return
         jax.tree_util.register_pytree_with_keys(
             cls,
             _flatten_with_keys,
@@ -204,9 +208,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         (Linear).bias               3 (3,)
         +Total(2)                   9
         """
-        from ..objax.module_vars import module_vars
-
-        return module_vars(self, scope)
+        if _VARS_PROVIDER is None:
+            raise RuntimeError("vars() needs the Objax layer: `import pax` installs it.")
+        return _VARS_PROVIDER(self, scope)
 
     def __or__(self: T, other: T) -> T:
         """Merge: the leaves of ``other`` that are not ``EmptyNode`` win.
@@ -564,6 +568,26 @@ def _class_with_methods(cls: type, methods: Dict[str, Callable]) -> type:
     return new_cls
 
 
+# `Module.vars()` is provided by the Objax layer (pax/_src/objax/module_vars.py), which
+# registers it at import: the core does not import the layer built on top of it.
+_VARS_PROVIDER: Optional[Callable[[Any, str], Any]] = None
+
+
+def set_vars_provider(provider: Callable[[Any, str], Any]) -> None:
+    """Install the function behind ``Module.vars()`` (called by the Objax layer)."""
+    global _VARS_PROVIDER
+    _VARS_PROVIDER = provider
+
+
+def _flatten_opaque(module: Module):
+    return (), module
+
+
+def _unflatten_opaque(module: Module, children: Any) -> Module:
+    del children
+    return module
+
+
 def _check_class_attributes(cls: type) -> None:
     """Reject what PAX 0.5 rejected when a subclass is defined: ``__slots__`` (pax
     keeps a module's fields in ``__dict__``) and class attributes holding arrays or
@@ -613,3 +637,26 @@ def _wrap_parameters_for_freezing(cls: type) -> None:
     parameters.__qualname__ = f"{cls.__qualname__}.parameters"
     parameters._pax_freeze_aware = True  # type: ignore[attr-defined]
     type.__setattr__(cls, "parameters", parameters)
+
+
+class OpaqueModule(Module):
+    """A module that is an opaque pytree node: no children, itself the static data.
+
+    For callables that hold references to variables owned by other modules (the
+    Objax-style transforms): flattening a model that stores one never reaches
+    through it. Attributes are set in ``__init__`` only; equality is identity.
+    """
+
+    _pax_opaque = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if MUTABLE_KEY not in d:
+            raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
+        d[name] = value
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)

@@ -10,7 +10,6 @@ names their variables under the attribute, like Objax.
 
 from typing import Any, Callable, Optional, cast
 
-import jax
 
 from ..core.module import OpaqueModule
 from ..core.node import PaxNode

@@ -10,7 +10,6 @@ names their variables under the attribute, like Objax.
 
 from typing import Any, Callable, Optional, cast
 
-
 from ..core.module import OpaqueModule
 from ..core.node import PaxNode
 from .var_collection import VarCollection

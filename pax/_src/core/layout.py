@@ -190,6 +190,15 @@ def classify(owner: Any, name: str, value: Any) -> int:
 _MUTABLE_CONTAINERS = (list, dict)
 
 
+def holds_mutable_container(value: Any) -> bool:
+    """A list or dict, or a tuple holding one (at any depth)."""
+    if isinstance(value, _MUTABLE_CONTAINERS):
+        return True
+    if isinstance(value, tuple):
+        return any(holds_mutable_container(v) for v in value)
+    return False
+
+
 def refresh_layout(owner: Any) -> None:
     """Re-decide the kind of every attribute that holds a list or a dict.
 
@@ -204,7 +213,7 @@ def refresh_layout(owner: Any) -> None:
     kinds = None
     for name, kind in layout.kinds.items():
         value = d[name]
-        if not isinstance(value, _MUTABLE_CONTAINERS):
+        if not holds_mutable_container(value):
             continue
         new_kind = classify(owner, name, value)
         if new_kind != kind or kind == STATIC:

@@ -9,7 +9,7 @@ import jax
 
 from .context import STATE
 from .guards import assert_no_sharing
-from .layout import LAYOUT_KEY, MUTABLE_KEY, refresh_layout
+from .layout import LAYOUT_KEY, MUTABLE_KEY, holds_mutable_container, refresh_layout
 from .module import Module
 
 O = TypeVar("O")
@@ -34,7 +34,7 @@ def detach_static_containers(module: Module) -> None:
     ``pure`` would otherwise change the caller's module too."""
     d = module.__dict__
     for name, value in d[LAYOUT_KEY].statics:
-        if isinstance(value, (list, dict, set)):
+        if isinstance(value, set) or holds_mutable_container(value):
             d[name] = copy.deepcopy(value)
 
 

@@ -4,6 +4,7 @@ import functools
 from typing import Any, Dict, TypeVar
 
 import jax
+import numpy as np
 
 from .layout import LAYOUT_KEY, plain_dict
 from .module import Module, module_from_dict
@@ -38,6 +39,8 @@ def _load_leaf(path: str, current: Any, saved: Any) -> Any:
             raise ValueError(f"state_dict entry `{path}` should be a dict for a module.")
         return module_from_state_dict(current, saved, path)
     if isinstance(current, ARRAY_TYPES):
+        if isinstance(saved, np.generic):  # e.g. np.float32(1.5) for a 0-d array leaf
+            saved = np.asarray(saved)
         if not hasattr(saved, "shape") or tuple(saved.shape) != tuple(current.shape):
             raise ValueError(
                 f"state_dict entry `{path}` has shape "

@@ -1,5 +1,6 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
+from pax import experimental as experimental
 from pax import functional as functional
 from pax import nets as nets
 from pax import nn as nn
@@ -56,6 +57,7 @@ from pax._src.nn.recurrent import VanillaRNN as VanillaRNN
 from pax._src.nn.recurrent import VanillaRNNState as VanillaRNNState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
+from pax._src.objax import module_vars as _module_vars  # noqa: F401 (installs Module.vars())
 from pax._src.objax.force_args import ForceArgs as ForceArgs
 from pax._src.objax.function import Function as Function
 from pax._src.objax.grad import Grad as Grad
@@ -133,6 +135,7 @@ __all__ = [
     "dropout",
     "enable_eval_mode",
     "enable_train_mode",
+    "experimental",
     "freeze_parameters",
     "functional",
     "grad",

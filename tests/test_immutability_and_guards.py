@@ -458,3 +458,67 @@ def test_scan_bugs_checks_submodules():
     history.append(jnp.zeros(1))
     with pytest.raises(ValueError, match=r"`Holder\.history`"):
         net.scan_bugs()
+
+
+# -- PAX 0.5's class-definition guards ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("w = jnp.ones(2)", r"Class attribute `Bad.w` is an array"),
+        ("w = [jnp.zeros(1), 3]", r"Class attribute `Bad.w` holds an array"),
+        ("fc = {'a': pax.Linear(2, 2)}", r"Class attribute `Bad.fc` holds a module"),
+        ("__slots__ = ('a',)", r"`Bad` declares `__slots__`.*Remove `__slots__"),
+    ],
+    ids=["array", "array_in_list", "module_in_dict", "slots"],
+)
+def test_bad_class_definitions_raise(body, match):
+    with pytest.raises(ValueError, match=match):
+        exec(f"class Bad(pax.Module):\n    {body}\n", {"pax": pax, "jnp": jnp})
+
+
+def test_static_class_attributes_are_fine():
+    class Fine(pax.Module):
+        sizes = [1, 2]
+        activation = staticmethod(jnp.tanh)
+
+    assert Fine().sizes == [1, 2]
+
+
+# -- a module captured from outside a pax.scan body --------------------------------------
+
+
+def test_mutating_a_captured_module_inside_scan_raises():
+    rng = pax.RngSeq(seed=0)
+
+    @pax.pure
+    def sample(rng, xs):
+        def body(total, x):
+            key = rng.next_rng_key()  # rng is captured, not carried
+            return total + x, key
+
+        return pax.scan(body, 0.0, xs)
+
+    with pytest.raises(ValueError, match=r"`_rng_key` of RngSeq inside a `pax.scan` body"):
+        sample(rng, jnp.ones(3))
+    with pytest.raises(ValueError, match="Pass the module through the scan carry"):
+        jax.jit(sample)(rng, jnp.ones(3))
+    # the caller's module is unchanged and usable
+    np.testing.assert_array_equal(rng._rng_key, pax.RngSeq(seed=0)._rng_key)
+
+
+def test_carried_modules_and_body_local_modules_may_change_inside_scan():
+    @pax.pure
+    def sample(rng, xs):
+        def body(carry, x):
+            rng, total = carry
+            rng, key = pax.module_and_value(rng.next_rng_key)()
+            local = pax.RngSeq(seed=1)  # created inside the body: free to change
+            local, _ = pax.module_and_value(local.next_rng_key)()
+            return (rng, total + x), key
+
+        return pax.scan(body, (rng, 0.0), xs)
+
+    (rng, total), keys = jax.jit(sample)(pax.RngSeq(seed=0), jnp.ones(4))
+    assert float(total) == 4.0 and len({tuple(np.asarray(k).tolist()) for k in keys}) == 4

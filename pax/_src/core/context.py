@@ -1,17 +1,22 @@
-"""Thread-local state of pax: the stack of active ``pax.pure`` calls.
+"""Thread-local state of pax: the stack of active ``pax.pure`` calls and of
+``pax.scan`` bodies being traced.
 
 Only plain Python thread-local state is used (no JAX trace internals).
 """
 
 import threading
-from typing import Any, List
+from typing import Any, FrozenSet, List
 
 
 class _PaxState(threading.local):
     def __init__(self) -> None:
         super().__init__()
-        # One list per active ``pax.pure`` call: the modules it made mutable.
+        # One list per active ``pax.pure`` call: the modules it made mutable (its
+        # copies of the arguments, and the modules created while it runs).
         self.pure_frames: List[List[Any]] = []
+        # One set per ``pax.scan`` body being traced: the ids of the modules that were
+        # already mutable when the body started (captured from outside the body).
+        self.scan_bodies: List[FrozenSet[int]] = []
 
 
 STATE = _PaxState()
@@ -20,3 +25,8 @@ STATE = _PaxState()
 def inside_pure() -> bool:
     """True while a ``pax.pure`` function runs in this thread."""
     return bool(STATE.pure_frames)
+
+
+def mutable_module_ids() -> FrozenSet[int]:
+    """The ids of every module that is mutable in this thread right now."""
+    return frozenset(id(m) for frame in STATE.pure_frames for m in frame)

@@ -21,6 +21,24 @@ MSG_IMMUTABLE_DEL = (
     "outside `pax.pure`. Delete it inside a function decorated by `pax.pure`."
 )
 
+MSG_MUTATED_IN_SCAN = (
+    "Cannot set attribute `{name}` of {module} inside a `pax.scan` body: the module "
+    "was captured from outside the body, and the new value is traced by the scan, so "
+    "it would leak out of it (and the update would not happen once per step).\n"
+    "Pass the module through the scan carry and return the updated module:\n"
+    "    def body(carry, x):\n"
+    "        rng, total = carry\n"
+    "        rng, key = pax.module_and_value(rng.next_rng_key)()\n"
+    "        return (rng, total + x), key\n"
+    "    (rng, total), keys = pax.scan(body, (rng, total), xs)"
+)
+
+
+def holds_tracer(value: Any) -> bool:
+    """True if ``value`` (any pytree) has a ``jax.core.Tracer`` leaf."""
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(value))
+
+
 MSG_SHARED_MODULE = (
     "The module {module} appears twice in {root}: at `{first}` and at `{second}`.\n"
     "A pax module is a tree, so a module (or an array) may sit in one place only; "

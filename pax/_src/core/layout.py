@@ -187,6 +187,44 @@ def classify(owner: Any, name: str, value: Any) -> int:
     return STATIC
 
 
+_MUTABLE_CONTAINERS = (list, dict)
+
+
+def holds_mutable_container(value: Any) -> bool:
+    """A list or dict, or a tuple holding one (at any depth)."""
+    if isinstance(value, _MUTABLE_CONTAINERS):
+        return True
+    if isinstance(value, tuple):
+        return any(holds_mutable_container(v) for v in value)
+    return False
+
+
+def refresh_layout(owner: Any) -> None:
+    """Re-decide the kind of every attribute that holds a list or a dict.
+
+    ``self.fc = []`` followed by ``self.fc.append(pax.Linear(3, 3))`` fills the
+    container after ``__setattr__`` classified it (as static data, being empty). PAX
+    0.5 allowed this in ``__init__``, so the layout is refreshed when ``__init__``
+    (or a ``pax.pure`` call) returns. Only construction and ``pure`` pay for it;
+    flattening never does.
+    """
+    d = owner.__dict__
+    layout: Layout = d[LAYOUT_KEY]
+    kinds = None
+    for name, kind in layout.kinds.items():
+        value = d[name]
+        if not holds_mutable_container(value):
+            continue
+        new_kind = classify(owner, name, value)
+        if new_kind != kind or kind == STATIC:
+            # a static container is also re-snapshotted: its contents may have changed
+            if kinds is None:
+                kinds = dict(layout.kinds)
+            kinds[name] = new_kind
+    if kinds is not None:
+        d[LAYOUT_KEY] = Layout(kinds, d)
+
+
 MSG_HIDDEN_NODE = (
     "Attribute `{owner}.{name}` holds a {holder} that contains {what}, but pax "
     "cannot see inside a {holder}: the {what_short} would be dropped from the "

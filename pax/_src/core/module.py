@@ -11,7 +11,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Un
 import jax
 
 from .context import STATE
-from .guards import MSG_IMMUTABLE, MSG_IMMUTABLE_DEL, assert_no_sharing
+from .guards import (
+    MSG_IMMUTABLE,
+    MSG_IMMUTABLE_DEL,
+    MSG_MUTATED_IN_SCAN,
+    assert_no_sharing,
+    holds_tracer,
+)
 from .layout import (
     CHILD,
     INTERNAL_KEYS,
@@ -23,6 +29,7 @@ from .layout import (
     check_not_hiding_nodes,
     classify,
     plain_dict,
+    refresh_layout,
 )
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
@@ -43,6 +50,7 @@ class _ModuleMeta(type):
         d[MUTABLE_KEY] = True
         try:
             module.__init__(*args, **kwargs)
+            refresh_layout(module)
         finally:
             frames = STATE.pure_frames
             if frames:
@@ -91,6 +99,10 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         super().__init_subclass__(**kwargs)
         _check_class_attributes(cls)
         _wrap_parameters_for_freezing(cls)
+        if getattr(cls, "_pax_opaque", False):
+            # no children: the node itself is the treedef's aux data (see OpaqueModule)
+            jax.tree_util.register_pytree_node(cls, _flatten_opaque, _unflatten_opaque)
+            return
         jax.tree_util.register_pytree_with_keys(
             cls,
             _flatten_with_keys,
@@ -105,6 +117,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
         if name in INTERNAL_KEYS or name == "__dict__":
             raise ValueError(f"`{name}` is reserved for pax internals.")
+        bodies = STATE.scan_bodies
+        if bodies and id(self) in bodies[-1] and holds_tracer(value):
+            raise ValueError(MSG_MUTATED_IN_SCAN.format(name=name, module=self._short_repr()))
         descriptor: Any = getattr(type(self), name, None)
         if hasattr(descriptor, "__set__"):
             # a property of the class: run its setter instead of shadowing it
@@ -153,6 +168,16 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         """
         return self.__dict__["_training"]
 
+    @property
+    def pytree_attributes(self) -> Tuple[str, ...]:
+        """The names of the attributes that are pytree children, in order (PAX 0.5).
+
+        >>> import pax
+        >>> pax.Linear(2, 3).pytree_attributes
+        ('weight', 'bias')
+        """
+        return self.__dict__[LAYOUT_KEY].children
+
     # -- trainable parameters ----------------------------------------------------
     def parameters(self: T) -> T:
         """A copy in which only trainable leaves remain; the others are ``EmptyNode``.
@@ -183,9 +208,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         (Linear).bias               3 (3,)
         +Total(2)                   9
         """
-        from ..objax.module_vars import module_vars
-
-        return module_vars(self, scope)
+        if _VARS_PROVIDER is None:
+            raise RuntimeError("vars() needs the Objax layer: `import pax` installs it.")
+        return _VARS_PROVIDER(self, scope)
 
     def __or__(self: T, other: T) -> T:
         """Merge: the leaves of ``other`` that are not ``EmptyNode`` win.
@@ -243,6 +268,23 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             del d[MUTABLE_KEY]
         assert_no_sharing(module)
         return module
+
+    def replace_method(self: T, **methods: Callable) -> T:
+        """A copy whose class has the given methods replaced (PAX 0.5).
+
+        The copy is an instance of a subclass made once per class and set of
+        methods, so repeated calls give equal treedefs (no retracing under jit).
+
+        >>> import jax.numpy as jnp, pax
+        >>> fc = pax.Linear(2, 2)
+        >>> doubled = fc.replace_method(__call__=lambda self, x: 2 * (x @ self.weight))
+        >>> bool(jnp.allclose(doubled(jnp.ones((1, 2))), 2 * (jnp.ones((1, 2)) @ fc.weight)))
+        True
+        """
+        for name, method in methods.items():
+            if not callable(method):
+                raise TypeError(f"replace_method: `{name}` must be callable, got {method!r}.")
+        return with_statics(self, {}, cls=_class_with_methods(type(self), methods))
 
     def replace_node(self: T, node: Any, value: Any) -> T:
         """A copy in which the leaf ``node`` (found by identity) is ``value``.
@@ -511,14 +553,66 @@ def merge(module: T, other: T) -> T:
     return jax.tree_util.tree_unflatten(a_def, leaves)
 
 
+_METHOD_CLASSES: Dict[Tuple[type, Tuple[Tuple[str, int], ...]], type] = {}
+
+
+def _class_with_methods(cls: type, methods: Dict[str, Callable]) -> type:
+    key = (cls, tuple(sorted((name, id(m)) for name, m in methods.items())))
+    new_cls = _METHOD_CLASSES.get(key)
+    if new_cls is None:
+        new_cls = type(cls.__name__, (cls,), dict(methods))
+        new_cls.__qualname__ = cls.__qualname__
+        new_cls.__module__ = cls.__module__
+        # keep the methods alive, so that their ids in the key stay theirs
+        _METHOD_CLASSES[key] = new_cls
+    return new_cls
+
+
+# `Module.vars()` is provided by the Objax layer (pax/_src/objax/module_vars.py), which
+# registers it at import: the core does not import the layer built on top of it.
+_VARS_PROVIDER: Optional[Callable[[Any, str], Any]] = None
+
+
+def set_vars_provider(provider: Callable[[Any, str], Any]) -> None:
+    """Install the function behind ``Module.vars()`` (called by the Objax layer)."""
+    global _VARS_PROVIDER
+    _VARS_PROVIDER = provider
+
+
+def _flatten_opaque(module: Module):
+    return (), module
+
+
+def _unflatten_opaque(module: Module, children: Any) -> Module:
+    del children
+    return module
+
+
 def _check_class_attributes(cls: type) -> None:
+    """Reject what PAX 0.5 rejected when a subclass is defined: ``__slots__`` (pax
+    keeps a module's fields in ``__dict__``) and class attributes holding arrays or
+    modules, also inside lists, tuples and dicts (they would not be in the pytree)."""
+    if "__slots__" in vars(cls) and cls.__module__ != __name__:
+        raise ValueError(
+            f"`{cls.__qualname__}` declares `__slots__`, which pax modules do not "
+            f"support: a module keeps its fields in `__dict__`, where pax can flatten "
+            f"them. Remove `__slots__ = ...` from the class."
+        )
     for name, value in vars(cls).items():
-        if name.startswith("__"):
+        if name.startswith("__") or isinstance(value, type):
             continue
-        if is_node(value) and not isinstance(value, type):
-            kind = "a module" if isinstance(value, PaxNode) else "an array"
+        if not isinstance(value, (list, tuple, dict)) and not is_node(value):
+            continue
+        found = [
+            x
+            for x in jax.tree_util.tree_leaves(value, is_leaf=is_node)
+            if is_node(x) and not isinstance(x, type)
+        ]
+        if found:
+            kind = "a module" if isinstance(found[0], PaxNode) else "an array"
+            where = "is" if found[0] is value else "holds"
             raise ValueError(
-                f"Class attribute `{cls.__qualname__}.{name}` is {kind}. Class "
+                f"Class attribute `{cls.__qualname__}.{name}` {where} {kind}. Class "
                 f"attributes are not part of the pytree (not trained, not traced). "
                 f"Set it in `__init__` instead: `self.{name} = ...`."
             )
@@ -543,3 +637,26 @@ def _wrap_parameters_for_freezing(cls: type) -> None:
     parameters.__qualname__ = f"{cls.__qualname__}.parameters"
     parameters._pax_freeze_aware = True  # type: ignore[attr-defined]
     type.__setattr__(cls, "parameters", parameters)
+
+
+class OpaqueModule(Module):
+    """A module that is an opaque pytree node: no children, itself the static data.
+
+    For callables that hold references to variables owned by other modules (the
+    Objax-style transforms): flattening a model that stores one never reaches
+    through it. Attributes are set in ``__init__`` only; equality is identity.
+    """
+
+    _pax_opaque = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if MUTABLE_KEY not in d:
+            raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
+        d[name] = value
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)

@@ -56,9 +56,14 @@ def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules:
     return module_from_dict(type(module), new_d)
 
 
+def _is_variable(x: Any) -> bool:
+    # Objax-style variables mark their class with `_pax_trainable` (True or False)
+    return hasattr(type(x), "_pax_trainable")
+
+
 def all_empty(module: T) -> T:
     """The module with every leaf replaced by ``EmptyNode`` (nothing trainable)."""
-    return jax.tree_util.tree_map(lambda _: EmptyNode(), module)
+    return jax.tree_util.tree_map(lambda _: EmptyNode(), module, is_leaf=_is_variable)
 
 
 def parameters_method(*trainable_attributes: str, submodules: bool = True) -> Callable:

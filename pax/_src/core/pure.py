@@ -1,5 +1,6 @@
 """``pax.pure``: the only place where modules may be mutated."""
 
+import copy
 import functools
 from types import MethodType
 from typing import Any, Callable, List, Tuple, TypeVar
@@ -8,22 +9,33 @@ import jax
 
 from .context import STATE
 from .guards import assert_no_sharing
-from .layout import MUTABLE_KEY
+from .layout import LAYOUT_KEY, MUTABLE_KEY, holds_mutable_container, refresh_layout
 from .module import Module
 
 O = TypeVar("O")
 
 
-def _collect_modules(tree: Any, out: List[Module]) -> None:
+def collect_modules(tree: Any, out: List[Module]) -> None:
+    """Append every module in ``tree`` (and every submodule) to ``out``."""
     for leaf in jax.tree_util.tree_leaves(tree, is_leaf=lambda x: isinstance(x, Module)):
         if isinstance(leaf, Module):
             out.append(leaf)
-            _collect_modules(leaf.submodules(), out)
+            collect_modules(leaf.submodules(), out)
 
 
 def _copy(tree: Any) -> Any:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def detach_static_containers(module: Module) -> None:
+    """Give the copy its own static lists and dicts: they are shared by reference
+    with the caller's module (through the treedef), so ``m.sizes.append(4)`` inside
+    ``pure`` would otherwise change the caller's module too."""
+    d = module.__dict__
+    for name, value in d[LAYOUT_KEY].statics:
+        if isinstance(value, set) or holds_mutable_container(value):
+            d[name] = copy.deepcopy(value)
 
 
 def _split_callable(func: Callable, caller: str) -> Tuple[Callable, Tuple[Any, ...]]:
@@ -60,20 +72,21 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
         fn, leading = _split_callable(func, "pax.pure")
         args, kwargs = _copy(((*leading, *args), kwargs))
         modules: List[Module] = []
-        _collect_modules((args, kwargs), modules)
-        frame: List[Module] = []
+        collect_modules((args, kwargs), modules)
         for m in modules:
             m.__dict__[MUTABLE_KEY] = True
+            detach_static_containers(m)
+        # the copies, then every module created while `fn` runs (see _ModuleMeta)
+        frame: List[Module] = list(modules)
         STATE.pure_frames.append(frame)
         try:
             out = fn(*args, **kwargs)
         finally:
             STATE.pure_frames.pop()
-            for m in modules:
-                m.__dict__.pop(MUTABLE_KEY, None)
             for m in frame:
+                refresh_layout(m)
                 m.__dict__.pop(MUTABLE_KEY, None)
-        _check_returned_modules(out, modules, frame)
+        _check_returned_modules(out, frame)
         return out
 
     return wrapper

@@ -83,3 +83,30 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
                 f"state_dict entry `{path}` does not match the module's structure: {err}"
             ) from None
     return module_from_dict(type(module), new_d)
+
+
+def save_weights_to_dict(module: Module) -> Dict[str, Any]:
+    """PAX 0.5's name for :meth:`pax.Module.state_dict`: a nested dict of the array
+    leaves, in which submodules become dicts and other values ``None``.
+
+    >>> import jax, pax
+    >>> net = pax.Sequential(pax.Linear(1, 2), jax.nn.relu, pax.Linear(2, 3))
+    >>> weights = pax.experimental.save_weights_to_dict(net)
+    >>> jax.tree_util.tree_map(lambda x: x.shape, weights)
+    {'modules': ({'bias': (2,), 'weight': (1, 2)}, {}, {'bias': (3,), 'weight': (2, 3)})}
+    """
+    return module_to_state_dict(module)
+
+
+def load_weights_from_dict(module: T, state_dict: Dict[str, Any]) -> T:
+    """PAX 0.5's name for :meth:`pax.Module.load_state_dict`: a copy of ``module``
+    with the arrays of ``state_dict`` (as made by :func:`save_weights_to_dict`).
+
+    >>> import jax, pax
+    >>> a = pax.Sequential(pax.Linear(1, 2), jax.nn.relu, pax.Linear(2, 3))
+    >>> b = pax.Sequential(pax.Linear(1, 2), jax.nn.relu, pax.Linear(2, 3))
+    >>> b = pax.experimental.load_weights_from_dict(b, pax.experimental.save_weights_to_dict(a))
+    >>> bool((a[0].weight == b[0].weight).all())
+    True
+    """
+    return module_from_state_dict(module, state_dict)

@@ -1,7 +1,7 @@
 """``pax.Function``, and the base class of the Objax-style transforms.
 
 ``pax.Function``, ``pax.Grad``, ``pax.GradValues``, ``pax.Jit``, ``pax.Vectorize`` and
-``pax.Parallel`` are callables with a ``vars()`` method. They are pax nodes, so a
+``pax.Parallel`` are callable modules with a ``vars()`` method, as in Objax, so a
 module may store them (Objax code often keeps ``self.train_op = pax.Jit(...)``), but
 as pytrees they are opaque static data without children: flattening a module never
 reaches into the function or the variables they hold, and ``vars()`` of the module
@@ -10,8 +10,7 @@ names their variables under the attribute, like Objax.
 
 from typing import Any, Callable, Optional, cast
 
-import jax
-
+from ..core.module import OpaqueModule
 from ..core.node import PaxNode
 from .var_collection import VarCollection
 
@@ -25,26 +24,15 @@ MSG_NEED_VC = (
 )
 
 
-class VarsWrapper(PaxNode):
-    """A callable holding a ``VarCollection`` (``self.vc``); an opaque pytree node."""
+class VarsWrapper(OpaqueModule):
+    """A callable module holding a ``VarCollection`` (``self.vc``); an opaque pytree
+    node (see ``OpaqueModule``)."""
 
     vc: VarCollection
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        jax.tree_util.register_pytree_node(cls, _flatten_opaque, _unflatten_opaque)
 
     def vars(self, scope: str = "") -> VarCollection:
         """The variables used, with ``scope`` prefixed to their names."""
         return VarCollection((scope + name, v) for name, v in self.vc.items())
-
-
-def _flatten_opaque(node: VarsWrapper):
-    return (), node
-
-
-def _unflatten_opaque(node: VarsWrapper, children: Any) -> VarsWrapper:
-    return node
 
 
 def resolve_vc(transform: str, f: Any, vc: Optional[Any]) -> VarCollection:

@@ -35,6 +35,7 @@ import jax
 from jax.tree_util import DictKey, GetAttrKey, SequenceKey
 
 from ..core.layout import CACHE_KEY, LAYOUT_KEY
+from ..core.module import set_vars_provider
 from ..core.node import ARRAY_TYPES, PaxNode, is_node
 from .var_collection import VarCollection
 from .variables import BaseVar, StateVar, TrainVar, reduce_mean
@@ -207,3 +208,7 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
             elif isinstance(leaf, PaxNode) and callable(getattr(leaf, "vars", None)):
                 vc.update(cast(Any, leaf).vars(scope=name))
     return vc
+
+
+# `Module.vars()` (the core calls it through this hook and never imports this layer)
+set_vars_provider(module_vars)

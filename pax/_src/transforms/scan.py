@@ -1,9 +1,12 @@
 """``pax.scan``: ``jax.lax.scan`` with a batch-major mode."""
 
+import functools
 from typing import Any, Callable, Optional, Tuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+
+from ..core.context import STATE, mutable_module_ids
 
 C = TypeVar("C")
 
@@ -18,6 +21,22 @@ def _swap_batch_time(tree: Any, what: str) -> Any:
         return jnp.swapaxes(x, 0, 1)
 
     return jax.tree_util.tree_map(swap, tree)
+
+
+def _guard_captured_modules(func: Callable) -> Callable:
+    """While ``func`` is traced as the scan body, the modules that were already
+    mutable (captured from an enclosing ``pax.pure``) must not receive traced values:
+    ``Module.__setattr__`` raises a clear error instead of leaking a tracer."""
+
+    @functools.wraps(func)
+    def body(carry, x):
+        STATE.scan_bodies.append(mutable_module_ids())
+        try:
+            return func(carry, x)
+        finally:
+            STATE.scan_bodies.pop()
+
+    return body
 
 
 def scan(
@@ -49,9 +68,10 @@ def scan(
     >>> ys.shape, carry.tolist()
     ((2, 5), [5.0, 5.0])
     """
+    body = _guard_captured_modules(func)
     if time_major:
-        return jax.lax.scan(func, init, xs, length=length, unroll=unroll)
+        return jax.lax.scan(body, init, xs, length=length, unroll=unroll)
     if xs is not None:
         xs = _swap_batch_time(xs, "input")
-    carry, ys = jax.lax.scan(func, init, xs, length=length, unroll=unroll)
+    carry, ys = jax.lax.scan(body, init, xs, length=length, unroll=unroll)
     return carry, _swap_batch_time(ys, "output")

@@ -424,12 +424,21 @@ def test_configuration_objects_are_static():
     [(jnp.ones(2), "an array"), (np.zeros(1), "an array"), (pax.Linear(1, 1), "a module")],
 )
 def test_class_attribute_array_or_module_raises(value, kind):
-    with pytest.raises(
-        ValueError, match=rf"Class attribute `.*Bad\.w` is {kind}.*`self\.w = \.\.\.`"
-    ):
+    class Bad(pax.Module):
+        w = value
 
-        class Bad(pax.Module):
-            w = value
+    # at construction, as PAX 0.5 (every time, not only the first)
+    for _ in range(2):
+        with pytest.raises(
+            ValueError, match=rf"Class attribute `.*Bad\.w` is {kind}.*`self\.w = \.\.\.`"
+        ):
+            Bad()
+
+    class Child(Bad):  # inherited too
+        pass
+
+    with pytest.raises(ValueError, match="Class attribute"):
+        Child()
 
 
 def test_class_attributes_that_are_static_are_fine():
@@ -474,8 +483,10 @@ def test_scan_bugs_checks_submodules():
     ids=["array", "array_in_list", "module_in_dict", "slots"],
 )
 def test_bad_class_definitions_raise(body, match):
+    namespace = {"pax": pax, "jnp": jnp}
+    exec(f"class Bad(pax.Module):\n    {body}\n", namespace)
     with pytest.raises(ValueError, match=match):
-        exec(f"class Bad(pax.Module):\n    {body}\n", {"pax": pax, "jnp": jnp})
+        namespace["Bad"]()
 
 
 def test_static_class_attributes_are_fine():

@@ -6,6 +6,7 @@ is a value: outside :func:`pax.pure` (and ``__init__``) its attributes cannot be
 rebound, and every JAX transform hands back new modules.
 """
 
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union, cast
 
 import jax
@@ -39,10 +40,21 @@ _DEFAULT_STATICS = {"_name": None, "_training": True}
 _DEFAULT_LAYOUT = Layout({"_name": STATIC, "_training": STATIC}, _DEFAULT_STATICS)
 
 
+# classes whose class attributes passed `_check_class_attributes` (at first construction)
+_CHECKED_CLASSES: "weakref.WeakSet[type]" = weakref.WeakSet()
+
+
 class _ModuleMeta(type):
     """Runs ``__init__`` with the new module mutable, then freezes and checks it."""
 
     def __call__(cls, *args, **kwargs):
+        if cls not in _CHECKED_CLASSES:
+            # PAX 0.5 raised here, at construction (not at class definition)
+            for klass in cls.__mro__:
+                if klass is Module:
+                    break
+                _check_class_attributes(klass)
+            _CHECKED_CLASSES.add(cls)
         module = cls.__new__(cls, *args, **kwargs)
         if not isinstance(module, cls):
             return module
@@ -97,7 +109,6 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _check_class_attributes(cls)
         _wrap_parameters_for_freezing(cls)
         if getattr(cls, "_pax_opaque", False):
             # no children: the node itself is the treedef's aux data (see OpaqueModule)

@@ -10,7 +10,7 @@ same structure and different values. ``expected_leaves(spec)`` is an independent
 oracle: the key path of every leaf and whether it is trainable.
 
 The plain, deterministic regression tests at the end pin the bugs these
-properties found (``xfail(strict=True)`` while the bug is in pax).
+properties found.
 """
 
 import copy
@@ -156,29 +156,6 @@ def _contains(spec, tags) -> bool:
     return False
 
 
-def frozen_var(spec, frozen: bool = False, tags=("tvar", "svar", "rvar")) -> bool:
-    """Does ``spec`` hold a variable (of a kind in ``tags``) inside a frozen module?
-    (the known bugs test_bug_frozen_variables_break_merge_and_grad and
-    test_bug_frozen_trainvar_is_a_trainvar_in_vars)"""
-    tag = spec[0]
-    if tag in tags:
-        return frozen
-    if tag in ("list", "tuple"):
-        return any(frozen_var(s, frozen, tags) for s in spec[1])
-    if tag == "dict":
-        return any(frozen_var(s, frozen, tags) for _, s in spec[1])
-    if tag == "mod":
-        return any(frozen_var(s, frozen or spec[3], tags) for _, s in spec[6])
-    return False
-
-
-def safe_to_name_trainable(spec) -> bool:
-    # `parameters_method("x")` keeps attribute x whole (PAX 0.5). Naming an attribute
-    # that holds a StateVar or a (frozen) submodule is what the xfail tests at the end
-    # are about; the properties stay within the unambiguous cases.
-    return not _contains(spec, ("svar", "rvar", "mod"))
-
-
 @st.composite
 def value_specs(draw, depth: int):
     tags = ["arr", "arr", "tvar", "svar", "rvar", "static", "static", "empty"]
@@ -209,9 +186,8 @@ def module_specs(draw, depth: int = DEPTH):
     attrs = tuple((n, draw(value_specs(depth))) for n in names)
     kind = draw(st.sampled_from(["node", "node", "node", "param", "state"]))
     trainable: frozenset = frozenset()
-    eligible = [n for n, s in attrs if safe_to_name_trainable(s)]
-    if kind == "node" and eligible:
-        trainable = frozenset(draw(st.sets(st.sampled_from(eligible))))
+    if kind == "node" and names:
+        trainable = frozenset(draw(st.sets(st.sampled_from(names))))
     frozen = draw(st.sampled_from([False, False, False, True]))
     name = draw(st.sampled_from([None, None, "net"]))
     training = draw(st.booleans())
@@ -433,9 +409,6 @@ def test_parameters_partition_the_leaves(spec, seed):
     assert (~m) == params
     assert pax.select_parameters(m) == params
 
-    if frozen_var(spec):
-        return  # known bug: test_bug_frozen_variables_break_merge_and_grad
-
     # every non-trainable leaf became an EmptyNode of the same structure
     assert (m | params) == m
     assert m.update_parameters(params) == m
@@ -553,12 +526,7 @@ def mutate(module, ops) -> None:
         elif op == "append_deep":  # every list anywhere in the tree, in place
             for sub in modules:
                 for name in own_attrs(sub):
-                    value = sub.__dict__[name]
-                    if isinstance(value, tuple):
-                        # known bugs: test_bug_pure_mutating_a_list_inside_a_static_tuple_*
-                        # and test_bug_pure_filling_a_list_inside_a_tuple_attribute_*
-                        continue
-                    for lst in list(lists_in(value)):
+                    for lst in list(lists_in(sub.__dict__[name])):
                         lst.append(9)
         elif op == "dict_set":
             for name in attrs:
@@ -655,10 +623,6 @@ def test_vars_names_every_leaf_once(spec, seed):
     # the kind of each variable follows parameters()
     trainable_ids = {id(x) for x in jax.tree_util.tree_leaves(m.parameters())}
     for name, var in vc.items():
-        if type(var) is pax.TrainVar and id(var.value) not in trainable_ids:
-            # known bug: test_bug_frozen_trainvar_is_a_trainvar_in_vars
-            assert frozen_var(spec, tags=("tvar",)), name
-            continue
         assert isinstance(var, pax.TrainVar) == (id(var.value) in trainable_ids), name
 
     # vars() is stable: the same variable objects each time
@@ -751,18 +715,12 @@ def test_regression_frozen_variables_break_grad():
     assert isinstance(grads.backbone.v, pax.EmptyNode)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vars() lists a TrainVar of a frozen module as a TrainVar (a raw array of the "
-    "same module becomes a StateVar view), so pax.Grad/Objax-style training updates "
-    "frozen Objax-style weights",
-)
-def test_bug_frozen_trainvar_is_a_trainvar_in_vars():
+def test_regression_frozen_trainvar_is_state_in_vars():
     m = pax.freeze_parameters(Node([("v", pax.TrainVar(jnp.ones(2))), ("w", jnp.ones(2))]))
     assert jax.tree_util.tree_leaves(m.parameters()) == []
     vc = m.vars()
     assert not isinstance(vc["(Node).w"], pax.TrainVar)  # the raw array: state (right)
-    assert not isinstance(vc["(Node).v"], pax.TrainVar)  # the TrainVar: still trainable
+    assert not isinstance(vc["(Node).v"], pax.TrainVar)  # the TrainVar: frozen too
     assert pax.Grad(lambda: jnp.sum(m.v.value * m.w), vc)() == []
 
 
@@ -806,23 +764,13 @@ def test_regression_init_filling_a_list_inside_a_tuple_attribute_hides_the_array
     assert len(jax.tree_util.tree_leaves(m)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parameters_method keeps a named attribute whole: a StateVar held there is "
-    "trainable (SPEC §3: StateVar never is)",
-)
-def test_bug_named_attribute_makes_a_statevar_trainable():
+def test_regression_named_attribute_keeps_a_statevar_untrainable():
     cls = node_class({"s"})
     m = cls([("s", pax.StateVar(jnp.ones(2)))])
     assert jax.tree_util.tree_leaves(m.parameters()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parameters_method keeps a named attribute whole: a frozen submodule held there "
-    "is trainable again (SPEC §3: freeze_parameters freezes all)",
-)
-def test_bug_named_attribute_unfreezes_a_frozen_submodule():
+def test_regression_named_attribute_keeps_a_frozen_submodule_frozen():
     cls = node_class({"a"})
     m = cls([("a", pax.freeze_parameters(PNode([("w", jnp.ones(2))])))])
     assert jax.tree_util.tree_leaves(m.a.parameters()) == []

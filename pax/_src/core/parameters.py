@@ -33,9 +33,10 @@ def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
 def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules: bool) -> T:
     """The module with only the trainable leaves kept (others become ``EmptyNode``).
 
-    ``names`` (or every attribute when ``all_fields``) are trainable as a whole;
-    elsewhere submodules contribute their own ``parameters()`` (when ``submodules``)
-    and trainable variables (``TrainVar``) stay.
+    The arrays of ``names`` (or of every attribute when ``all_fields``) are trainable;
+    submodules contribute their own ``parameters()`` (when ``submodules``, and always
+    when named, so a frozen submodule stays frozen) and only trainable variables
+    (``TrainVar``) stay: a ``StateVar`` is never trainable, even in a named attribute.
     """
     d = module.__dict__
     if d.get(FROZEN_KEY, False):
@@ -45,13 +46,16 @@ def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules:
     names = frozenset(names)
     for name in layout.children:
         value = d[name]
-        if name in names:
-            continue
+        named = name in names
+        keep_arrays = all_fields or named
+        keep_submodules = submodules or named
         if is_node(value):
-            new_d[name] = _select_leaf(value, all_fields, submodules)
+            new_d[name] = _select_leaf(value, keep_arrays, keep_submodules)
+        elif is_data_leaf(value):
+            new_d[name] = value if keep_arrays else EmptyNode()
         else:
             new_d[name] = jax.tree_util.tree_map(
-                lambda x: _select_leaf(x, all_fields, submodules), value, is_leaf=is_node
+                lambda x: _select_leaf(x, keep_arrays, keep_submodules), value, is_leaf=is_node
             )
     return module_from_dict(type(module), new_d)
 

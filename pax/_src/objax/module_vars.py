@@ -3,7 +3,9 @@
 Walks the module's pytree children in attribute order and names what it finds like
 Objax: ``(MiniNet).f1(Linear).weight``. It finds
 
-* Objax variables (``TrainVar``, ``StateVar``, ``TrainRef``, ``RandomState``);
+* Objax variables (``TrainVar``, ``StateVar``, ``TrainRef``, ``RandomState``); a
+  ``TrainVar`` that ``module.parameters()`` leaves out (a frozen module) shows up as a
+  ``StateVar`` view of it, so Objax transforms do not train frozen weights;
 * submodules, recursively, through their own ``vars`` method (so ``ModuleList``,
   ``ForceArgs`` and ``pax.Function`` name their content their own way);
 * PAX-style raw-array attributes, as *variable views* (see below);
@@ -89,6 +91,45 @@ class StateVarView(_View, StateVar):
         return cast(StateVar, StateVar._pax_unflatten(aux, children))
 
 
+class FrozenVarView(StateVar):
+    """A ``TrainVar`` that its module's ``parameters()`` leaves out (a frozen module),
+    seen as a ``StateVar``: reads and writes go to the ``TrainVar`` itself."""
+
+    __slots__ = ("_var",)
+    _var: TrainVar
+
+    def _get(self) -> Any:
+        return self._var._get()
+
+    def _set(self, value: Any) -> None:
+        self._var._set(value)
+
+    def _storage(self) -> BaseVar:
+        return self._var._storage()
+
+    def _default_name(self) -> Optional[str]:
+        return self._var._pax_name
+
+    @classmethod
+    def _pax_unflatten(cls, aux: Any, children: Any) -> StateVar:
+        return cast(StateVar, StateVar._pax_unflatten(aux, children))
+
+
+def _frozen_view_of(owner: Any, attr: str, path: Path, var: TrainVar) -> BaseVar:
+    """The cached ``FrozenVarView`` of the ``TrainVar`` at ``owner.<attr><path>``."""
+    views = _views(owner)
+    key = (attr, path, "frozen")
+    view: Any = views.get(key)
+    if view is None or view._var is not var:
+        view = object.__new__(FrozenVarView)
+        view._value = None
+        view._reduce = var._reduce
+        view._pax_name = None
+        view._var = var
+        views[key] = view
+    return cast(BaseVar, view)
+
+
 def _read_attr(owner: Any, attr: str) -> Any:
     try:
         return owner.__dict__[attr]
@@ -141,13 +182,17 @@ def _new_view(cls: type, owner: Any, attr: str, path: Path) -> BaseVar:
     return view
 
 
-def view_of(owner: Any, attr: str, path: Path, trainable: bool) -> BaseVar:
-    """The cached variable view of ``owner.__dict__[attr]`` at ``path``."""
+def _views(owner: Any) -> Dict[Any, BaseVar]:
     d = owner.__dict__
     cache = d.get(CACHE_KEY)
     if cache is None:
         cache = d[CACHE_KEY] = {}
-    views: Dict[Tuple[str, Path], BaseVar] = cache.setdefault(VIEWS_KEY, {})
+    return cast(Dict[Any, BaseVar], cache.setdefault(VIEWS_KEY, {}))
+
+
+def view_of(owner: Any, attr: str, path: Path, trainable: bool) -> BaseVar:
+    """The cached variable view of ``owner.__dict__[attr]`` at ``path``."""
+    views = _views(owner)
     cls = TrainVarView if trainable else StateVarView
     view = views.get((attr, path))
     if type(view) is not cls:
@@ -164,7 +209,8 @@ def _children(value: Any) -> Iterable[Tuple[Path, Any]]:
 
 
 def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:
-    """(attribute, path) of the raw arrays that ``module.parameters()`` keeps."""
+    """(attribute, path) of the raw arrays and ``TrainVar``s that ``module.parameters()``
+    keeps."""
     d = module.__dict__
     params = module.parameters().__dict__
     missing = object()
@@ -174,7 +220,7 @@ def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:
         if kept is missing:
             continue
         for path, leaf in _children(kept):
-            if isinstance(leaf, ARRAY_TYPES):
+            if isinstance(leaf, (*ARRAY_TYPES, TrainVar)):
                 out.add((attr, path))
     return out
 
@@ -199,7 +245,14 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
         base = prefix if attr in inline else f"{prefix}.{attr}"
         for path, leaf in _children(d[attr]):
             name = base + jax.tree_util.keystr(path)
-            if isinstance(leaf, BaseVar):
+            if isinstance(leaf, TrainVar):
+                if trainable is None:
+                    trainable = _trainable_paths(module)
+                if (attr, path) in trainable:
+                    _add(vc, name, leaf)
+                else:  # its module is frozen: Objax transforms must not train it
+                    _add(vc, name, _frozen_view_of(module, attr, path, leaf))
+            elif isinstance(leaf, BaseVar):
                 _add(vc, name, leaf)
             elif isinstance(leaf, ARRAY_TYPES):
                 if trainable is None:

@@ -1,5 +1,6 @@
 """Trainable parameters: ``parameters_method`` and the functions built on it."""
 
+import functools
 from typing import Any, Callable, Iterable, TypeVar
 
 import jax
@@ -55,7 +56,11 @@ def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules:
             new_d[name] = value if keep_arrays else EmptyNode()
         else:
             new_d[name] = jax.tree_util.tree_map(
-                lambda x: _select_leaf(x, keep_arrays, keep_submodules), value, is_leaf=is_node
+                functools.partial(
+                    _select_leaf, keep_arrays=keep_arrays, submodules=keep_submodules
+                ),
+                value,
+                is_leaf=is_node,
             )
     return module_from_dict(type(module), new_d)
 

@@ -22,7 +22,7 @@ script prints sample statistics against the true chain: the mean true log-likeli
 of the samples (about ``-H`` when the model is right), the symbol frequencies, and the
 largest error of the estimated transition probabilities. It exits with status 1 if
 the NLL gap to the entropy or the sample statistics are off by more than the
-tolerances. ``--quick`` (or ``PAX_EXAMPLE_QUICK=1``) runs a reduced version.
+tolerances. ``--quick`` (or ``PAX_EXAMPLES_QUICK=1``) runs a reduced version.
 """
 
 import argparse
@@ -174,7 +174,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-gap", type=float, default=0.02, help="NLL / entropy - 1")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.quick or os.environ.get("PAX_EXAMPLE_QUICK") == "1":
+    if args.quick or os.environ.get("PAX_EXAMPLES_QUICK", "") not in ("", "0"):
         args.quick = True
         args.steps, args.log_every, args.length, args.learning_rate = 300, 100, 12, 1e-2
         args.train_size, args.test_size, args.max_gap = 2048, 2048, 0.06

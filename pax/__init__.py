@@ -1,10 +1,12 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
+from pax import debug as debug
 from pax import experimental as experimental
 from pax import functional as functional
 from pax import nets as nets
 from pax import nn as nn
 from pax import random as random
+from pax import sharding as sharding
 from pax import util as util
 from pax import utils as utils
 from pax._src.core.mixed_precision import apply_mp_policy as apply_mp_policy
@@ -131,14 +133,17 @@ __all__ = [
     "assert_structure_equal",
     "avg_pool",
     "build_update_fn",
+    "debug",
     "default_mp_policy",
     "dropout",
     "enable_eval_mode",
     "enable_train_mode",
+    "eval_shape",
     "experimental",
     "freeze_parameters",
     "functional",
     "grad",
+    "load",
     "max_pool",
     "module_and_value",
     "nets",
@@ -148,9 +153,11 @@ __all__ = [
     "pure",
     "purecall",
     "random",
+    "save",
     "scan",
     "seed_rng_key",
     "select_parameters",
+    "sharding",
     "unfreeze_parameters",
     "unwrap_mp_policy",
     "update_parameters",
@@ -163,3 +170,6 @@ __all__ = [
 from opax_integration import jax_compat as _opax_jax_compat  # noqa: E402
 
 _opax_jax_compat.install()
+
+from pax._src.abstract import eval_shape  # noqa: E402
+from pax._src.checkpoint import load, save  # noqa: E402

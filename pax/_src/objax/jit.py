@@ -5,6 +5,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import jax
 import numpy as np
 
+from ..debug.constants import jit_constants_check
 from .function import VarsWrapper, check_callable, resolve_vc
 from .swapping import changes_of, swapped, unique_storages, write_back
 from .var_collection import VarCollection
@@ -75,6 +76,7 @@ class Jit(VarsWrapper):
         self.__wrapped__ = f
         self.vc = resolve_vc("pax.Jit", f, vc)
         self.static_argnums = tuple(sorted(static_argnums or ()))
+        self._check_constants = jit_constants_check(f)
         self._jitted = jax.jit(
             self._run, static_argnums=(0,) + tuple(i + 3 for i in self.static_argnums)
         )
@@ -83,6 +85,7 @@ class Jit(VarsWrapper):
         storages = unique_storages(list(self.vc))
         kwargs = {**dict(static_kwargs), **dynamic_kwargs}
         with swapped("pax.Jit", storages, tensors):
+            self._check_constants()  # runs while jax.jit traces: arrays not in vc (warns once)
             output = self.__wrapped__(*args, **kwargs)
             changes = changes_of(storages, tensors)
         return output, changes

@@ -6,6 +6,7 @@ import jax
 
 from ..core.module import Module
 from ..core.pure import module_and_value
+from ..debug.constants import update_fn_constants_check
 from .grad import grad
 
 T = TypeVar("T", bound=Module)
@@ -78,6 +79,7 @@ def build_update_fn(
     >>> net, optimizer, loss = update_fn(net, optimizer, x, y)
     """
     grad_fn = grad(_checked(loss_fn), has_aux=True)
+    check_constants = update_fn_constants_check(loss_fn)
 
     def update_fn(model: T, optimizer: O, *inputs, **kwinputs) -> Tuple[T, O, Any]:
         if not isinstance(model, Module):
@@ -87,6 +89,7 @@ def build_update_fn(
                 "update_fn expects an optimizer module second (e.g. "
                 f"`opax.adam(1e-3)(model.parameters())`), got {type(optimizer).__name__}."
             )
+        check_constants(model)  # warns once, when traced (a compiled step never runs this)
         grads, (aux, model) = grad_fn(model, *inputs, **kwinputs)
         params = model.parameters()
         optimizer, updates = module_and_value(optimizer)(grads, params=params)

@@ -1,0 +1,1 @@
+"""Debugging aids: why a jitted step traces again, which arrays it compiles in."""

@@ -93,3 +93,20 @@ def test_overflow_skips_the_update_and_lowers_the_scale(data):
     )
     assert bool(finite)
     assert not np.allclose(net3[0].weight, net[0].weight)
+
+
+def test_regression_a_dynamic_scale_stops_below_the_flush_to_zero_limit():
+    # jmp unscales with grads * (1 / scale); 1 / 2**127 is flushed to zero on CPU, which
+    # froze training silently once a bf16 run's scale (which never overflows) got there.
+    net = pax.Linear(2, 2, rng_key=jax.random.PRNGKey(0))
+    opt = opax.sgd(0.1)(net.parameters())
+    x = jnp.ones((4, 2))
+    scale = jmp.DynamicLossScale(jnp.float32(2.0**126), period=1)
+    for _ in range(3):
+        grads = pax.grad(lambda m, s: s.scale(jnp.mean(m(x) ** 2)))(net, scale)
+        assert bool(jmp.all_finite(grads))
+        new, opt, scale = pax.experimental.apply_scaled_gradients(net, opt, scale, grads)
+        assert bool((new.weight != net.weight).any()), "the step changed nothing"
+        net = new
+        assert float(scale.loss_scale) == 2.0**126
+        assert scale.loss_scale.dtype == jnp.float32

@@ -1,8 +1,10 @@
 """``pax.experimental.apply_scaled_gradients``: an optimizer step under a jmp loss scale."""
 
+import dataclasses
 from typing import Any, Callable, Tuple, TypeVar, cast
 
 import jax
+import jax.numpy as jnp
 import jmp
 
 from ..core.module import Module
@@ -17,7 +19,8 @@ def apply_scaled_gradients(model: T, optimizer: O, loss_scale: Any, grads: T) ->
 
     With a ``jmp.DynamicLossScale`` a step whose gradients are not all finite is
     skipped (model and optimizer unchanged) and the scale is lowered; otherwise the
-    scale grows after its period of finite steps, as jmp defines.
+    scale grows after its period of finite steps, as jmp defines, up to
+    ``MAX_LOSS_SCALE`` (2**126, the largest scale whose reciprocal is a normal float32).
 
     Args:
       model: the model, whose ``parameters()`` the gradients match.
@@ -48,4 +51,18 @@ def apply_scaled_gradients(model: T, optimizer: O, loss_scale: Any, grads: T) ->
         return new_model, new_optimizer, loss_scale
     finite = jmp.all_finite(grads)
     model, optimizer = jmp.select_tree(finite, (new_model, new_optimizer), (model, optimizer))
-    return model, optimizer, loss_scale.adjust(finite)
+    return model, optimizer, _capped(loss_scale.adjust(finite))
+
+
+# The largest scale whose reciprocal is a normal float32: jmp unscales by multiplying
+# with 1/scale, and 1/2**127 is subnormal, flushed to zero on CPU, which would turn every
+# gradient into 0 while the finiteness check still passes (bf16 gradients never
+# overflow, so a dynamic scale keeps doubling until it gets there).
+MAX_LOSS_SCALE = 2.0**126
+
+
+def _capped(loss_scale: Any) -> Any:
+    capped = jnp.minimum(loss_scale.loss_scale, MAX_LOSS_SCALE).astype(
+        jnp.result_type(loss_scale.loss_scale)
+    )
+    return dataclasses.replace(loss_scale, loss_scale=capped)

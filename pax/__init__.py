@@ -59,6 +59,7 @@ from pax._src.nn.recurrent import VanillaRNN as VanillaRNN
 from pax._src.nn.recurrent import VanillaRNNState as VanillaRNNState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
+from pax._src.nn.stack import Stack as Stack
 from pax._src.objax import module_vars as _module_vars  # noqa: F401 (installs Module.vars())
 from pax._src.objax.force_args import ForceArgs as ForceArgs
 from pax._src.objax.function import Function as Function
@@ -121,6 +122,7 @@ __all__ = [
     "RandomState",
     "RngSeq",
     "Sequential",
+    "Stack",
     "StateModule",
     "StateVar",
     "TrainRef",

@@ -13,38 +13,14 @@ exactly as it found it (also when the constructor raises), so ``pax.eval_shape(C
 followed by ``C()`` builds the model that ``C()`` alone would have built.
 """
 
-import contextlib
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import jax
 
-from .core import rng as _rng
 from .core.module import Module
+from .core.rng import preserved_rng_state
 
 T = TypeVar("T")
-
-
-@contextlib.contextmanager
-def preserved_rng_state() -> Iterator[None]:
-    """Runs the body and then puts pax's thread-local key generator back as it was.
-
-    Restores both the generator object (in case the body called ``pax.seed_rng_key``)
-    and its position in the sequence (in case it called ``pax.next_rng_key``).
-
-    >>> import pax
-    >>> from pax._src.abstract import preserved_rng_state
-    >>> with preserved_rng_state():
-    ...     a = pax.next_rng_key()
-    >>> bool((a == pax.next_rng_key()).all())  # the same key again
-    True
-    """
-    generator = _rng._STATE.rng
-    saved = generator.getstate()
-    try:
-        yield
-    finally:
-        generator.setstate(saved)
-        _rng._STATE.rng = generator
 
 
 def eval_shape(constructor: Callable[..., T], *args: Any, **kwargs: Any) -> T:

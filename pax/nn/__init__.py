@@ -30,6 +30,7 @@ from pax._src.nn.recurrent import VanillaRNN as VanillaRNN
 from pax._src.nn.recurrent import VanillaRNNState as VanillaRNNState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
+from pax._src.nn.stack import Stack as Stack
 
 __all__ = [
     "BatchNorm1D",
@@ -56,6 +57,7 @@ __all__ = [
     "MultiHeadAttention",
     "RngSeq",
     "Sequential",
+    "Stack",
     "VanillaRNN",
     "VanillaRNNState",
     "avg_pool",

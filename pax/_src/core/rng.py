@@ -4,9 +4,11 @@ Layers take an explicit ``rng_key``; these functions are the fallback when none 
 given. Each thread has its own generator, seeded with 42 until ``seed_rng_key``.
 """
 
+import contextlib
 import numbers
 import random
 import threading
+from typing import Any, Iterator
 
 import jax
 import numpy as np
@@ -38,3 +40,58 @@ def seed_rng_key(seed: int) -> None:
 def next_rng_key() -> jax.Array:
     """A fresh ``jax.random.PRNGKey`` from this thread's generator."""
     return jax.random.PRNGKey(_STATE.rng.randint(1, 2**31 - 1))
+
+
+# -- hooks for pax's own code: watching, swapping and restoring the generator ------------
+
+
+def rng_position() -> Any:
+    """An opaque token of where this thread's generator is; two tokens compare equal
+    when no key was drawn in between (and the generator was not reseeded)."""
+    return (id(_STATE.rng), _STATE.rng.getstate())
+
+
+@contextlib.contextmanager
+def preserved_rng_state() -> Iterator[None]:
+    """Runs the body and then puts this thread's key generator back as it was.
+
+    Restores both the generator object (in case the body called ``pax.seed_rng_key``)
+    and its position in the sequence (in case it called ``pax.next_rng_key``), also
+    when the body raises.
+
+    >>> import pax
+    >>> from pax._src.core.rng import preserved_rng_state
+    >>> with preserved_rng_state():
+    ...     a = pax.next_rng_key()
+    >>> bool((a == pax.next_rng_key()).all())  # the same key again
+    True
+    """
+    generator = _STATE.rng
+    saved = generator.getstate()
+    try:
+        yield
+    finally:
+        generator.setstate(saved)
+        _STATE.rng = generator
+
+
+@contextlib.contextmanager
+def temporary_rng(seed: int) -> Iterator[None]:
+    """Runs the body with a fresh generator seeded with ``seed``, then puts the
+    thread's own generator back, untouched by what the body drew.
+
+    >>> import pax
+    >>> from pax._src.core.rng import temporary_rng
+    >>> with temporary_rng(7):
+    ...     a = pax.next_rng_key()
+    >>> with temporary_rng(7):
+    ...     b = pax.next_rng_key()
+    >>> bool((a == b).all())
+    True
+    """
+    generator = _STATE.rng
+    _STATE.rng = random.Random(seed)
+    try:
+        yield
+    finally:
+        _STATE.rng = generator

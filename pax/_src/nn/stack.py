@@ -1,0 +1,264 @@
+"""``Stack``: ``n`` copies of a block with stacked leaves, applied with ``jax.lax.scan``.
+
+A model of ``n`` identical blocks written as a ``pax.Sequential`` is traced and
+compiled ``n`` times over; a ``Stack`` holds every leaf of its blocks in one array
+with the blocks on the leading axis and runs them as one ``jax.lax.scan``, so the
+program holds the block once and compiles in a time that does not grow with ``n``.
+The parts: ``stack_build.py`` (construction), ``stack_scan.py`` (the call),
+``stack_vars.py`` (the Objax-style variables, per block).
+"""
+
+import operator
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+
+import jax
+
+from ..core.layout import MUTABLE_KEY
+from ..core.module import Module, with_statics
+from ..core.rng import next_rng_key
+from .sequential import Sequential
+from .stack_build import build_blocks, check_no_variables, stack_blocks
+from .stack_scan import plan_in_place, run_blocks, updated_blocks
+from .stack_vars import per_block_vars
+from .validation import check_positive_ints
+
+
+class _Prestacked:
+    """Blocks already stacked (``Stack.from_sequential``), passed in place of ``make_block``."""
+
+    __slots__ = ("blocks", "training")
+
+    def __init__(self, blocks: Module, training: bool):
+        self.blocks = blocks
+        self.training = training
+
+
+class Stack(Module):
+    """``n`` blocks of one structure, stacked leaf by leaf, applied one after the other
+    with ``jax.lax.scan``: the same function as ``pax.Sequential`` of the blocks, but
+    traced and compiled once whatever ``n``.
+
+    >>> import jax, jax.numpy as jnp, pax
+    >>> def block(key):
+    ...     return pax.Sequential(pax.Linear(8, 8, rng_key=key), jax.nn.relu)
+    >>> stack = pax.Stack(block, 4, rng_key=jax.random.PRNGKey(0))
+    >>> stack.blocks[0].weight.shape  # every leaf has the blocks on its leading axis
+    (4, 8, 8)
+    >>> x = jnp.ones((2, 8))
+    >>> seq = stack.to_sequential()  # the same blocks, unrolled
+    >>> bool(jnp.allclose(stack(x), seq(x), atol=1e-6))
+    True
+    >>> print(stack.summary())
+    Stack(n=4, block=Sequential)
+    └── 4 × Sequential
+        ├── Linear(in_dim=8, out_dim=8, with_bias=True)
+        └── x => relu(x)
+
+    Block ``i`` is ``make_block(jax.random.split(rng_key, n)[i])``, built for all ``i``
+    at once by ``jax.vmap(make_block)``: ``make_block`` runs once, on a traced key, so
+    every block has the same static fields, and every random choice must come from the
+    key it receives (a layer built without ``rng_key=`` would draw the same key from
+    ``pax.next_rng_key()`` for every block: that raises ``ValueError``).
+
+    * Each block maps its input to an output of the same shape and dtype (it is the
+      scan carry); other arguments of the call are passed unchanged to every block.
+      Called eagerly (on arrays, outside JAX transforms), the Stack runs as one
+      compiled program, cached per shape, like a ``jax.jit`` function.
+    * Stateful blocks work as in a ``Sequential``: in ``pax.pure`` (``pax.purecall``)
+      each block updates its own state (batch-norm statistics, the key of a
+      ``pax.Dropout``), and the call returns the Stack with the new stacked state. A
+      ``Dropout`` in block ``i`` draws from block ``i``'s own key, so its mask differs
+      from the other blocks' and equals that of block ``i`` of ``to_sequential()``.
+    * ``parameters()``, ``pax.grad``, optimizers, ``state_dict()``, freezing and
+      mixed precision see the stacked leaves (shape ``(n, *block_shape)``).
+    * ``vars()`` names the variables per block, as the Sequential does:
+      ``(Stack)[2](Linear).weight`` is block 2's slice of the stacked weight, and
+      assigning it writes that slice.
+    * ``stack[i]`` is block ``i``, ``stack[a:b]`` a Stack of those blocks, and
+      ``to_sequential()`` / ``Stack.from_sequential(seq)`` convert both ways.
+
+    Args:
+      make_block: ``make_block(rng_key) -> pax.Module``, one block.
+      n: the number of blocks (a positive int).
+      rng_key: the key split into the blocks' keys (default ``pax.next_rng_key()``).
+      name: the module name.
+    """
+
+    n: int
+    blocks: Module
+
+    def __init__(
+        self,
+        make_block: Callable[[jax.Array], Module],
+        n: int,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+    ):
+        if isinstance(make_block, _Prestacked):
+            super().__init__(name=name, training=make_block.training)
+            self.n = n
+            self.blocks = make_block.blocks
+            return
+        super().__init__(name=name)
+        if not callable(make_block) or isinstance(make_block, Module):
+            raise TypeError(
+                f"pax.Stack: `make_block` must be a function `rng_key -> block`, got "
+                f"{type(make_block).__name__}. (To stack existing blocks, use "
+                f"`Stack.from_sequential`.)"
+            )
+        check_positive_ints("Stack", n=n)
+        rng_key = next_rng_key() if rng_key is None else rng_key
+        self.n = n
+        self.blocks = build_blocks(make_block, jax.random.split(rng_key, n))
+
+    # -- calling -----------------------------------------------------------------
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """Apply the blocks in order: ``block_{n-1}(... block_0(x, *args, **kwargs) ...)``.
+
+        Args:
+          x: the input of the first block; every block returns the same shape and dtype.
+          *args: further arguments, given unchanged to every block (e.g. a mask).
+          **kwargs: likewise.
+
+        Returns:
+          The output of the last block.
+        """
+        y, update = run_blocks(self.blocks, self.n, x, args, kwargs)
+        new_blocks = updated_blocks(self.blocks, update)
+        if new_blocks is not None:
+            self._store_blocks(new_blocks)
+        return y
+
+    def _store_blocks(self, new_blocks: Module) -> None:
+        """Keep the blocks' new state. Inside ``pax.pure`` the Stack is mutable and
+        takes the new blocks. Inside an Objax transform (``pax.Jit(stack)``) only the
+        modules owning the stacked arrays are, and they are updated in place."""
+        if MUTABLE_KEY not in self.__dict__:
+            plan: List[Tuple[Module, str, Any]] = []
+            if plan_in_place(self.blocks, new_blocks, plan) and all(
+                MUTABLE_KEY in m.__dict__ for m, _, _ in plan
+            ):
+                for module, attr, value in plan:
+                    setattr(module, attr, value)
+                return
+        self.blocks = new_blocks  # outside pax.pure: the usual immutability error
+
+    # -- blocks --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._unstacked())
+
+    def __getitem__(self, index: Union[int, slice]) -> Any:
+        """Block ``index`` (a module whose leaves are that block's slices), or for a
+        slice a Stack of those blocks.
+
+        >>> import jax, pax
+        >>> stack = pax.Stack(lambda k: pax.Linear(3, 3, rng_key=k), 5)
+        >>> stack[-1].weight.shape, len(stack[1:3])
+        ((3, 3), 2)
+        """
+        if isinstance(index, slice):
+            picked = range(self.n)[index]
+            if len(picked) == 0:
+                raise IndexError(
+                    f"Stack[{index.start}:{index.stop}:{index.step}] selects no block of "
+                    f"{self.n}; a Stack holds at least one."
+                )
+            blocks = jax.tree_util.tree_map(lambda leaf: leaf[index], self.blocks)
+            return self.replace(n=len(picked), blocks=blocks)
+        if not isinstance(index, jax.core.Tracer):
+            index = operator.index(index)
+            if not -self.n <= index < self.n:
+                raise IndexError(f"Stack index {index} out of range for {self.n} blocks.")
+        return jax.tree_util.tree_map(lambda leaf: leaf[index], self.blocks)
+
+    def _unstacked(self) -> List[Module]:
+        leaves, treedef = jax.tree_util.tree_flatten(self.blocks)
+        parts = [list(leaf) for leaf in leaves]
+        return [jax.tree_util.tree_unflatten(treedef, [p[i] for p in parts]) for i in range(self.n)]
+
+    def to_sequential(self) -> Sequential:
+        """The equivalent ``pax.Sequential``: block ``i`` holds slice ``i`` of every leaf.
+
+        >>> import jax, pax
+        >>> seq = pax.Stack(lambda k: pax.Linear(2, 2, rng_key=k), 3).to_sequential()
+        >>> len(seq), seq[0].weight.shape
+        (3, (2, 2))
+        """
+        seq = Sequential(*self._unstacked(), name=self.name)
+        if seq.training != self.training:
+            seq = with_statics(seq, {"_training": self.training})
+        return seq
+
+    @classmethod
+    def from_sequential(
+        cls, seq: Union[Sequential, List[Module], Tuple[Module, ...]], *, name: Optional[str] = None
+    ) -> "Stack":
+        """A Stack of the layers of ``seq`` (a ``pax.Sequential`` or a list of modules),
+        which must all have one structure.
+
+        >>> import jax, pax
+        >>> keys = jax.random.split(jax.random.PRNGKey(0), 3)
+        >>> seq = pax.Sequential(*[pax.Linear(2, 2, rng_key=k) for k in keys])
+        >>> stack = pax.Stack.from_sequential(seq)
+        >>> stack.n, bool((stack[1].weight == seq[1].weight).all())
+        (3, True)
+
+        Raises:
+          ValueError: naming the first block (and field) that differs from block 0.
+        """
+        if isinstance(seq, Sequential):
+            blocks, training = list(seq.modules), seq.training
+            name = seq.name if name is None else name
+        elif isinstance(seq, (list, tuple)):
+            blocks, training = list(seq), True
+        else:
+            raise TypeError(
+                f"Stack.from_sequential expects a pax.Sequential or a list of modules, got "
+                f"{type(seq).__name__}."
+            )
+        if not blocks:
+            raise ValueError(
+                "Stack.from_sequential: the Sequential is empty; a Stack needs n >= 1."
+            )
+        for i, block in enumerate(blocks):
+            if not isinstance(block, Module):
+                raise TypeError(
+                    f"Stack.from_sequential: layer {i} is a {type(block).__name__}, not a "
+                    f"pax.Module."
+                )
+            check_no_variables(block)
+        stacked = stack_blocks(blocks)
+        return cls(_Prestacked(stacked, training), len(blocks), name=name)  # type: ignore[arg-type]
+
+    # -- Objax-style variables ----------------------------------------------------
+    def vars(self, scope: str = "") -> Any:
+        """The variables of every block, named as in the equivalent Sequential:
+        ``(Stack)[i](Linear).weight`` reads and writes block ``i``'s slice.
+
+        >>> import pax
+        >>> print(pax.Stack(lambda k: pax.Linear(2, 2, rng_key=k), 2).vars())
+        (Stack)[0](Linear).weight        4 (2, 2)
+        (Stack)[0](Linear).bias          2 (2,)
+        (Stack)[1](Linear).weight        4 (2, 2)
+        (Stack)[1](Linear).bias          2 (2,)
+        +Total(4)                       12
+        """
+        return per_block_vars(self.blocks, self.n, f"{scope}({type(self).__name__})")
+
+    # -- printing --------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return self._repr({"n": self.n, "block": type(self.blocks).__qualname__})
+
+    def summary(self, return_list: bool = False) -> Union[str, List[str]]:
+        """The Stack, then the summary of one block (shapes only: nothing is computed)."""
+        block = jax.eval_shape(
+            lambda blocks: jax.tree_util.tree_map(lambda leaf: leaf[0], blocks), self.blocks
+        )
+        block_lines = block.summary(return_list=True)
+        lines = [repr(self), f"└── {self.n} × {block_lines[0]}"]
+        lines.extend("    " + line for line in block_lines[1:])
+        return lines if return_list else "\n".join(lines)

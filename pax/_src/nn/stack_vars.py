@@ -1,0 +1,245 @@
+"""Objax-style variables of a :class:`pax.nn.Stack`, one per block.
+
+A Stack keeps each leaf of its blocks in one array with the blocks on the leading
+axis. ``stack.vars()`` names the variables per block, as the equivalent
+``pax.Sequential`` does (``(Stack)[3](Linear).weight``), and each of them is a
+*block view*: reading it gives block ``i``'s slice of the stacked array, assigning it
+writes that slice (``array.at[i].set(value)``) straight into the module that holds
+the array, like the variable views of ``pax/_src/objax/module_vars.py``.
+
+The views keep, per stacked array, the slices they handed out, so that reading a view
+twice gives the same object and that writing back the very slices read earlier gives
+back the very array they came from. Objax's transforms (``pax.Jit``, ``pax.Grad``...)
+rely on both: they swap traced values into every variable, compare what they read back
+by identity, and restore the original values when they finish, which must leave the
+original (concrete) array in the module, not a traced expression rebuilt from it.
+"""
+
+from typing import Any, Dict, List, Optional, Tuple, cast
+
+import jax
+import jax.numpy as jnp
+
+from ..core.layout import CACHE_KEY
+from ..core.node import is_node
+from ..objax.var_collection import VarCollection
+from ..objax.variables import BaseVar, StateVar, TrainVar, as_value, reduce_mean
+
+Path = Tuple[Any, ...]
+
+_SLICES_KEY = "stack_slices"
+_VIEWS_KEY = "stack_views"
+
+MSG_BLOCK_SHAPE = (
+    "Cannot give {name} a value of shape {shape} and dtype {dtype}: the {n} blocks of a "
+    "pax.Stack share one array of shape {stacked_shape} and dtype {stacked_dtype}, so "
+    "block {index} keeps shape {block_shape} and that dtype. (Objax transforms that "
+    "change a variable's shape, such as `VarCollection.replicate()` for pax.Parallel, "
+    "do not apply to a Stack's per-block variables; train "
+    "`pax.Stack.to_sequential()` that way, or use `jax.pmap` on the Stack itself.)"
+)
+
+
+def _read(owner: Any, attr: str, path: Path) -> Any:
+    try:
+        value = owner.__dict__[attr]
+    except KeyError:
+        raise ValueError(
+            f"The per-block variable of `({type(owner).__name__}).{attr}` is stale: the "
+            f"module no longer has that attribute. Call `vars()` again."
+        ) from None
+    if not path:
+        return value
+    for p, leaf in jax.tree_util.tree_flatten_with_path(value, is_leaf=is_node)[0]:
+        if tuple(p) == path:
+            return leaf
+    raise ValueError(
+        f"The per-block variable of `({type(owner).__name__}).{attr}"
+        f"{jax.tree_util.keystr(path)}` is stale. Call `vars()` again."
+    )
+
+
+def _write(owner: Any, attr: str, path: Path, new: Any) -> None:
+    d = owner.__dict__
+    if path:
+        pairs, treedef = jax.tree_util.tree_flatten_with_path(d[attr], is_leaf=is_node)
+        new = jax.tree_util.tree_unflatten(
+            treedef, [new if tuple(p) == path else x for p, x in pairs]
+        )
+    d[attr] = new
+
+
+class _Slices:
+    """The per-block slices handed out for one stacked array.
+
+    ``slots[i]`` is block ``i``'s slice of ``array`` (``None``: not read yet). The
+    ``anchor`` is the last concrete array seen, with its slices: writing exactly those
+    slices back restores the anchor itself.
+    """
+
+    __slots__ = ("array", "slots", "anchor", "anchor_slots")
+
+    def __init__(self) -> None:
+        self.array: Any = None
+        self.slots: List[Any] = []
+        self.anchor: Any = None
+        self.anchor_slots: List[Any] = []
+
+    def track(self, array: Any) -> None:
+        """Follow ``array``, the value now in the module."""
+        if array is self.array:
+            return
+        self.array = array
+        if array is self.anchor:
+            self.slots = self.anchor_slots
+            return
+        self.slots = [None] * int(jnp.shape(array)[0])
+        if not isinstance(array, jax.core.Tracer):
+            self.anchor, self.anchor_slots = array, self.slots
+
+    def get(self, index: int) -> Any:
+        value = self.slots[index]
+        if value is None:
+            # eagerly when the array is concrete, even inside a trace: the slice is
+            # cached, and a cached tracer would outlive its trace
+            with jax.ensure_compile_time_eval():
+                if isinstance(self.array, jax.core.Tracer):
+                    value = self.array[index]
+                else:
+                    for i, part in enumerate(self.array):
+                        if self.slots[i] is None:
+                            self.slots[i] = part
+                    value = self.slots[index]
+            self.slots[index] = value
+        return value
+
+    def set(self, index: int, value: Any) -> Any:
+        """Block ``index`` becomes ``value``; returns the new stacked array."""
+        slots = list(self.slots)
+        slots[index] = value
+        anchor_slots = self.anchor_slots
+        if self.anchor is not None and all(
+            s is not None and s is a for s, a in zip(slots, anchor_slots)
+        ):
+            new, slots = self.anchor, anchor_slots
+        else:
+            new = self.array.at[index].set(value)
+        self.array, self.slots = new, slots
+        if new is not self.anchor and not isinstance(new, jax.core.Tracer):
+            self.anchor, self.anchor_slots = new, slots
+        return new
+
+
+def _slices_of(owner: Any, attr: str, path: Path) -> _Slices:
+    d = owner.__dict__
+    cache = d.get(CACHE_KEY)
+    if cache is None:
+        cache = d[CACHE_KEY] = {}
+    stores: Dict[Tuple[str, Path], _Slices] = cache.setdefault(_SLICES_KEY, {})
+    store = stores.get((attr, path))
+    if store is None:
+        store = stores[(attr, path)] = _Slices()
+    store.track(_read(owner, attr, path))
+    return store
+
+
+class _BlockView:
+    """Storage protocol of block ``_index``'s slice of ``owner.__dict__[attr]`` (at
+    ``path`` inside it). ``_owner``/``_attr``/``_path`` are those of the variable view
+    of the whole array, which the Objax transforms use to watch the owning module."""
+
+    __slots__ = ()
+    _pax_is_view = True
+    _owner: Any
+    _attr: str
+    _path: Path
+    _index: int
+
+    def _get(self) -> Any:
+        return _slices_of(self._owner, self._attr, self._path).get(self._index)
+
+    def _set(self, value: Any) -> None:
+        store = _slices_of(self._owner, self._attr, self._path)
+        stacked = store.array
+        value = as_value(value)  # the very object given: the transforms compare by identity
+        if value.shape != stacked.shape[1:] or value.dtype != stacked.dtype:
+            raise ValueError(
+                MSG_BLOCK_SHAPE.format(
+                    name=cast(BaseVar, self)._describe(),
+                    shape=value.shape,
+                    dtype=value.dtype,
+                    n=stacked.shape[0],
+                    stacked_shape=tuple(stacked.shape),
+                    stacked_dtype=stacked.dtype,
+                    index=self._index,
+                    block_shape=tuple(stacked.shape[1:]),
+                )
+            )
+        _write(self._owner, self._attr, self._path, store.set(self._index, value))
+
+    def _default_name(self) -> Optional[str]:
+        where = f"{self._attr}{jax.tree_util.keystr(self._path)}"
+        return f"({type(self._owner).__name__}).{where} of block {self._index}"
+
+
+class BlockTrainVar(_BlockView, TrainVar):
+    """A trainable leaf of one block of a ``pax.nn.Stack``, seen as a ``TrainVar``."""
+
+    __slots__ = ("_owner", "_attr", "_path", "_index")
+
+    @classmethod
+    def _pax_unflatten(cls, aux: Any, children: Any) -> TrainVar:
+        return cast(TrainVar, TrainVar._pax_unflatten(aux, children))
+
+
+class BlockStateVar(_BlockView, StateVar):
+    """A non-trainable leaf of one block of a ``pax.nn.Stack``, seen as a ``StateVar``."""
+
+    __slots__ = ("_owner", "_attr", "_path", "_index")
+
+    @classmethod
+    def _pax_unflatten(cls, aux: Any, children: Any) -> StateVar:
+        return cast(StateVar, StateVar._pax_unflatten(aux, children))
+
+
+def _block_view(whole: Any, index: int) -> BaseVar:
+    """The cached view of block ``index`` of the array behind the variable view ``whole``."""
+    owner, attr, path = whole._owner, whole._attr, whole._path
+    cls = BlockTrainVar if isinstance(whole, TrainVar) else BlockStateVar
+    d = owner.__dict__
+    cache = d.get(CACHE_KEY)
+    if cache is None:
+        cache = d[CACHE_KEY] = {}
+    views: Dict[Tuple[str, Path, int], BaseVar] = cache.setdefault(_VIEWS_KEY, {})
+    view = views.get((attr, path, index))
+    if type(view) is not cls:
+        new: Any = object.__new__(cls)
+        new._value = None
+        new._reduce = reduce_mean
+        new._pax_name = None
+        new._owner, new._attr, new._path, new._index = owner, attr, path, index
+        view = views[(attr, path, index)] = new
+    return view
+
+
+def _add(vc: VarCollection, name: str, var: BaseVar) -> None:
+    # as in module_vars: remember the first (or a longer) name for error messages
+    known = var._pax_name
+    if known is None or (name != known and name.endswith(known)):
+        var._pax_name = name
+    vc.update([(name, var)])
+
+
+def per_block_vars(blocks: Any, n: int, prefix: str) -> VarCollection:
+    """The variables of the stacked ``blocks``, named ``{prefix}[i]...`` for block ``i``."""
+    whole = blocks.vars()
+    vc = VarCollection()
+    for index in range(n):
+        for name, var in whole.items():
+            if not getattr(type(var), "_pax_is_view", False):
+                raise TypeError(
+                    f"pax.Stack: `{name}` is an Objax variable ({type(var).__name__}) inside "
+                    f"a block; a Stack holds PAX-style blocks (arrays as attributes)."
+                )
+            _add(vc, f"{prefix}[{index}]{name}", _block_view(var, index))
+    return vc

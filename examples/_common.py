@@ -5,6 +5,8 @@
 - :func:`progress` wraps an iterable in a tqdm progress bar that shows the running loss.
 - :func:`save_curve` writes a PNG of a training curve with matplotlib (no screen needed).
 - :func:`write_metrics` writes the final metrics as JSON, so tests can read them.
+- :func:`run_main` is every example's ``main``: run, check the metrics, exit status.
+- :func:`load_digits` gives scikit-learn's bundled digits, split into train and test.
 
 Each example imports this module by name (``import _common``); Python puts the script's
 folder on ``sys.path``, so ``python examples/<name>.py`` works from any directory.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 QUICK_ENV = "PAX_EXAMPLES_QUICK"
@@ -96,3 +98,35 @@ def write_metrics(path: str, metrics: dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(metrics, f, indent=2, sort_keys=True)
+
+
+def run_main(
+    parse_args: Callable[[Sequence[str] | None], Any],
+    run: Callable[[Any], dict[str, Any]],
+    check: Callable[[dict[str, Any], Any], list[str]],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The examples' ``main``: parse ``argv``, ``run`` the example, ``check`` its
+    metrics; print each problem found (to stderr) and return the exit status."""
+    args = parse_args(argv)
+    problems = check(run(args), args)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0) -> tuple[Any, Any, Any, Any]:
+    """scikit-learn's bundled 8x8 digits (1797 images, shipped with the package: no
+    download), split stratified: ``x_train, y_train, x_test, y_test``, images of shape
+    ``(N, 8, 8, 1)`` as float32 in [0, 1] and int32 labels 0..9."""
+    import numpy as np
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = sklearn_digits()
+    x = (digits.images / 16.0).astype(np.float32)[..., None]
+    y = digits.target.astype(np.int32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_fraction, stratify=y, random_state=seed
+    )
+    return x_train, y_train, x_test, y_test

@@ -26,18 +26,18 @@ tolerances. ``--quick`` (or ``PAX_EXAMPLES_QUICK=1``) runs a reduced version.
 """
 
 import argparse
-import os
 import sys
 import time
 from typing import Any, Dict, List, Optional
 
+import _common  # the examples' shared helpers, next to this file
 import jax
 import jax.numpy as jnp
 import numpy as np
 import opax
 
 import pax
-from pax._src.nn.masked import MaskedConv1D, init_cache
+from pax.nn import MaskedConv1D, init_cache
 
 # -- the data: a second-order Markov chain --------------------------------------------
 
@@ -174,7 +174,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-gap", type=float, default=0.02, help="NLL / entropy - 1")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.quick or os.environ.get("PAX_EXAMPLES_QUICK", "") not in ("", "0"):
+    if _common.quick_mode(argv if argv is not None else sys.argv[1:]):
         args.quick = True
         args.steps, args.log_every, args.length, args.learning_rate = 300, 100, 12, 1e-2
         args.train_size, args.test_size, args.max_gap = 2048, 2048, 0.06
@@ -283,11 +283,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    problems = check(run(args), args)
-    for problem in problems:
-        print(f"FAILED: {problem}")
-    return 1 if problems else 0
+    return _common.run_main(parse_args, run, check, argv)
 
 
 if __name__ == "__main__":

@@ -352,11 +352,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    problems = check(run(args), args)
-    for problem in problems:
-        print(f"FAILED: {problem}")
-    return 1 if problems else 0
+    return _common.run_main(parse_args, run, check, argv)
 
 
 if __name__ == "__main__":

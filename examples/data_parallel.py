@@ -57,23 +57,9 @@ import opax  # noqa: E402
 from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
 
 import pax  # noqa: E402
-from pax._src import sharding  # noqa: E402  (pax.sharding once exported)
+from pax import sharding  # noqa: E402
 
 # -- data, model, loss ---------------------------------------------------------------
-
-
-def load_digits(seed: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``x_train, y_train, x_test, y_test``: NHWC images (N, 8, 8, 1) in [0, 1], labels."""
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sklearn_digits()
-    x = (digits.images[..., None] / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.2, random_state=seed, stratify=y
-    )
-    return x_train, y_train, x_test, y_test
 
 
 def flatten(x: jax.Array) -> jax.Array:
@@ -214,7 +200,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.batch_size % args.devices:
         raise SystemExit(f"--batch-size {args.batch_size} must divide by --devices.")
     devices = jax.devices()[: args.devices]
-    x_train, y_train, x_test, y_test = load_digits(args.seed)
+    x_train, y_train, x_test, y_test = _common.load_digits(0.2, args.seed)
     rng = np.random.default_rng(args.seed)
     per_epoch = len(x_train) // args.batch_size
     order = np.concatenate(
@@ -299,11 +285,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    failures = check(run(args), args)
-    for failure in failures:
-        print("FAILED:", failure, file=sys.stderr)
-    return 1 if failures else 0
+    return _common.run_main(parse_args, run, check, argv)
 
 
 if __name__ == "__main__":

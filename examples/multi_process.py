@@ -115,7 +115,7 @@ import opax  # noqa: E402
 from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
 
 import pax  # noqa: E402
-from pax._src import sharding  # noqa: E402  (pax.sharding once exported)
+from pax import sharding  # noqa: E402
 
 
 def load_digits() -> Tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import _common  # the examples' shared helpers, next to this file
 import jax
@@ -39,20 +39,6 @@ import opax
 
 import pax
 from opax_integration import Optimizer
-
-
-def load_digits(seed: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``x_train, y_train, x_test, y_test``: ``(n, 8, 8, 1)`` images in [0, 1], labels 0..9."""
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sklearn_digits()
-    x = (digits.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
-    y = digits.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.2, random_state=seed, stratify=y
-    )
-    return x_train, y_train, x_test, y_test
 
 
 def flatten(x: jax.Array) -> jax.Array:
@@ -114,7 +100,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Train and evaluate; write the curve and the metrics; return the metrics."""
     start = time.perf_counter()
-    x_train, y_train, x_test, y_test = load_digits(args.seed)
+    x_train, y_train, x_test, y_test = _common.load_digits(0.2, args.seed)
     model = make_model(args.channels, args.seed)
 
     # -- the Objax-style pieces -------------------------------------------------------
@@ -202,11 +188,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    problems = check(run(args), args)
-    for problem in problems:
-        print(f"FAILED: {problem}")
-    return 1 if problems else 0
+    return _common.run_main(parse_args, run, check, argv)
 
 
 if __name__ == "__main__":

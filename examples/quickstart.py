@@ -25,28 +25,15 @@ import argparse
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import _common  # the examples' shared helpers, next to this file
 import jax
 import jax.numpy as jnp
 import numpy as np
 import opax
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import pax
-
-# -- data ------------------------------------------------------------------------------------
-
-
-def digits(test_fraction: float, seed: int) -> Tuple[np.ndarray, ...]:
-    """``(x_train, x_test, y_train, y_test)``: images ``(N, 8, 8, 1)`` in [0, 1], int labels."""
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[..., None]
-    y = data.target.astype(np.int32)
-    return tuple(train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed))
-
 
 # -- the model -------------------------------------------------------------------------------
 
@@ -129,7 +116,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     """Train, checkpoint, reload into a fresh model, evaluate both; return the metrics."""
     start = time.perf_counter()
-    x_train, x_test, y_train, y_test = digits(args.test_fraction, args.seed)
+    x_train, y_train, x_test, y_test = _common.load_digits(args.test_fraction, args.seed)
     print(f"8x8 digits: {len(x_train)} training and {len(x_test)} test images")
 
     model = make_model(args, seed=args.seed)
@@ -236,11 +223,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    problems = check(run(args), args)
-    for problem in problems:
-        print(f"FAILED: {problem}")
-    return 1 if problems else 0
+    return _common.run_main(parse_args, run, check, argv)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,12 @@
 """examples/autoregressive.py in its reduced (``--quick``) mode: it trains, samples with
 the incremental mode, and its metrics are sane."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
-
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "autoregressive.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("example_autoregressive", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_example
 
 
 def test_quick_run_approaches_the_exact_entropy(capsys):
-    example = load_example()
+    example = load_example("autoregressive")
     args = example.parse_args(["--quick"])
     assert args.quick and args.steps < 1000
     metrics = example.run(args)
@@ -36,7 +24,7 @@ def test_quick_run_approaches_the_exact_entropy(capsys):
 
 
 def test_the_exact_entropy_matches_a_monte_carlo_estimate():
-    example = load_example()
+    example = load_example("autoregressive")
     chain = example.MarkovChain(3, concentration=0.3, seed=1)
     x = chain.sample(20000, 8, np.random.default_rng(0))
     log_p = chain.log_prob(x)

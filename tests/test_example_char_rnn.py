@@ -1,27 +1,18 @@
 """examples/char_rnn.py: its quick run beats the unigram baseline and samples well-formed
 text; its pieces (held-out streams, incremental sampling) are checked on small inputs."""
 
-import importlib.util
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from helpers import load_example
 
 
 @pytest.fixture(scope="module")
 def example():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(EXAMPLES))  # the script imports _common from its folder
-        spec = importlib.util.spec_from_file_location("example_char_rnn", EXAMPLES / "char_rnn.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+    return load_example("char_rnn")
 
 
 @pytest.fixture(scope="module")

@@ -1,29 +1,15 @@
 """examples/data_parallel.py in its reduced (``--quick``) mode: pmap and jit +
 NamedSharding over 8 devices train like one device."""
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import jax
-
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "data_parallel.py"
-
-
-def load_example():
-    if str(EXAMPLE.parent) not in sys.path:  # the script imports `_common`, its neighbour
-        sys.path.insert(0, str(EXAMPLE.parent))
-    spec = importlib.util.spec_from_file_location("example_data_parallel", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_example
 
 
 def test_quick_run_matches_one_device(tmp_path, capsys):
     assert jax.device_count() >= 8  # tests/conftest.py asks for 8 host devices
-    example = load_example()
+    example = load_example("data_parallel")
     args = example.parse_args(["--quick", "--out-dir", str(tmp_path)])
     assert args.quick and args.steps < 100 and args.devices == 8
     metrics = example.run(args)
@@ -44,7 +30,7 @@ def test_quick_run_matches_one_device(tmp_path, capsys):
 
 
 def test_check_reports_disagreement():
-    example = load_example()
+    example = load_example("data_parallel")
     args = example.parse_args(["--quick"])
     metrics = {f"accuracy_{n}": 0.9 for n in ("one_device", "pmap", "sharded")}
     metrics.update(

@@ -2,9 +2,7 @@
 weights and a dynamic loss scale to the float32 run's accuracy; the loss-scale steps are
 checked on their own."""
 
-import importlib.util
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -12,20 +10,12 @@ import jmp
 import numpy as np
 import opax
 import pytest
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from helpers import load_example
 
 
 @pytest.fixture(scope="module")
 def example():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(EXAMPLES))  # the script imports _common from its folder
-        path = EXAMPLES / "mixed_precision.py"
-        spec = importlib.util.spec_from_file_location("example_mixed_precision", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+    return load_example("mixed_precision")
 
 
 @pytest.fixture(scope="module")

@@ -2,24 +2,15 @@
 (``vars()``, ``pax.GradValues``, ``opax_integration.Optimizer``, ``pax.Jit``) trains
 the digits CNN to a good test accuracy and writes its curve and metrics."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from helpers import load_example
 
 
 @pytest.fixture()
-def example(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))  # for the example's `import _common`
-    path = EXAMPLES / "objax_style.py"
-    spec = importlib.util.spec_from_file_location("example_objax_style", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def example():
+    return load_example("objax_style")
 
 
 def test_quick_run_reaches_a_good_test_accuracy(example, tmp_path, capsys):

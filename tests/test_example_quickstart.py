@@ -2,28 +2,19 @@
 good test accuracy, and its checkpoint, loaded into a freshly built model, gives the
 same logits; the curve, the metrics and the checkpoint are written."""
 
-import importlib.util
 import json
-import pathlib
 
 import jax
 import numpy as np
 import pytest
+from helpers import load_example
 
 import pax
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
 
 @pytest.fixture()
-def example(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))  # for the example's `import _common`
-    path = EXAMPLES / "quickstart.py"
-    spec = importlib.util.spec_from_file_location("example_quickstart", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def example():
+    return load_example("quickstart")
 
 
 def test_quick_run_trains_checkpoints_and_reloads_identically(example, tmp_path, capsys):
@@ -52,7 +43,7 @@ def test_quick_run_trains_checkpoints_and_reloads_identically(example, tmp_path,
     }
     state = pax.load(metrics["checkpoint"], like=like)
     assert state["epoch"] == args.epochs
-    _, x_test, _, y_test = example.digits(args.test_fraction, args.seed)
+    _, _, x_test, y_test = example._common.load_digits(args.test_fraction, args.seed)
     logits = np.asarray(example.predict(state["model"], x_test))
     assert example.accuracy(logits, y_test) == metrics["test_accuracy"]
 

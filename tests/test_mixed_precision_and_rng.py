@@ -96,6 +96,33 @@ def test_policy_state_updates_are_cast_back_to_the_param_dtype():
     np.testing.assert_allclose(bn2.ema_mean.averages.reshape(3), mean, rtol=1e-3)
 
 
+class _Scaled(pax.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = jnp.ones((3,))
+
+    def __call__(self, x):
+        return x * self.weight
+
+    def doubled(self):  # a method that returns a module built from its own weights
+        return self.replace(weight=self.weight * 2)
+
+
+def test_modules_returned_by_methods_keep_the_param_dtype():
+    # output=float16 applies to computed arrays; a module a method returns holds weights
+    policy = jmp.get_policy("params=float32,compute=float16,output=float16")
+    net = pax.apply_mp_policy(_Scaled(), policy)
+    assert net(jnp.ones(3)).dtype == jnp.float16
+    doubled = net.doubled()
+    assert doubled.weight.dtype == jnp.float32 and type(doubled) is type(net)
+    np.testing.assert_array_equal(doubled.weight, np.full(3, 2.0, np.float32))
+    seq = pax.apply_mp_policy(pax.Sequential(pax.Linear(3, 3), jax.nn.relu), policy)
+    new = seq.set(1, pax.Linear(3, 3))
+    assert new[0].weight.dtype == jnp.float32 and new[1].weight.dtype == jnp.float32
+    stack = pax.apply_mp_policy(pax.Stack(lambda k: pax.Linear(3, 3, rng_key=k), 2), policy)
+    assert stack.to_sequential()[1].weight.dtype == jnp.float32
+
+
 def test_mp_module_under_jit_and_grad():
     policy = jmp.get_policy("params=float32,compute=float16,output=float32")
     mp = pax.apply_mp_policy(pax.Linear(3, 2), policy)

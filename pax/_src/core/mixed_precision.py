@@ -22,10 +22,24 @@ POLICY_KEY = "_pax_mp_policy"
 _MP_CLASSES: Dict[type, type] = {}
 
 
+def _is_module(x: Any) -> bool:
+    return isinstance(x, Module)
+
+
 def _holds_module(value: Any) -> bool:
-    return any(
-        isinstance(x, Module)
-        for x in jax.tree_util.tree_leaves(value, is_leaf=lambda x: isinstance(x, Module))
+    return any(_is_module(x) for x in jax.tree_util.tree_leaves(value, is_leaf=_is_module))
+
+
+def _cast_output(policy: jmp.Policy, output: Any) -> Any:
+    """Arrays in a method's output go to ``output_dtype``; a module in it (a method
+    that returns a module, such as ``replace`` or ``Sequential.set``) holds weights,
+    which stay in ``param_dtype``."""
+    if not _holds_module(output):
+        return policy.cast_to_output(output)
+    return jax.tree_util.tree_map(
+        lambda x: policy.cast_to_param(x) if _is_module(x) else policy.cast_to_output(x),
+        output,
+        is_leaf=_is_module,
     )
 
 
@@ -49,7 +63,7 @@ def _wrap_method(func: Callable) -> Callable:
             for name, original in originals.items():
                 current = d[name]
                 d[name] = original if current is casted[name] else policy.cast_to_param(current)
-        return policy.cast_to_output(output)
+        return _cast_output(policy, output)
 
     return mixed_precision_method
 

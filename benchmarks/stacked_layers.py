@@ -26,6 +26,10 @@ through ``pax.build_update_fn``, under ``jax.jit``.
 Targets: the stacked compile time at most 0.2x the unrolled one and nearly flat in N
 (at most 2x from the smallest to the largest N); the stacked step time within 1.1x.
 
+For the MLP the run also times the same step written in plain JAX, one ``jax.lax.scan``
+over stacked weights with Adam by hand: what a Stack costs over the scan it is built on
+(the last column; ideally 1.0x).
+
 On CPU, two effects weigh on the stacked step time of the narrow MLP (not on the
 Transformer, whose blocks do more work per step of the loop):
 
@@ -98,6 +102,50 @@ def transformer_block(dim: int, heads: int, layers: int) -> Callable[[jax.Array]
     return make
 
 
+# -- the MLP in plain JAX: one jax.lax.scan over stacked weights, Adam by hand -----------------
+
+ADAM_B1, ADAM_B2, ADAM_EPS, LEARNING_RATE = 0.9, 0.999, 1e-8, 1e-3  # opax.adam(1e-3)
+
+
+def plain_scan_mlp(stack: Stack) -> Dict[str, jax.Array]:
+    """The stacked MLP's weights as plain arrays (fresh buffers)."""
+    linear = stack.blocks[0]
+    return {"w": jnp.array(linear.weight), "b": jnp.array(linear.bias)}
+
+
+def plain_scan_apply(params: Dict[str, jax.Array], x: jax.Array) -> jax.Array:
+    def body(h: jax.Array, wb: Tuple[jax.Array, jax.Array]):
+        w, b = wb
+        return jnp.tanh(h @ w + b), None
+
+    return jax.lax.scan(body, x, (params["w"], params["b"]))[0]
+
+
+def plain_adam_init(params: Any) -> Tuple[Any, Any, jax.Array]:
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    return zeros, jax.tree_util.tree_map(jnp.zeros_like, params), jnp.array(0, jnp.int32)
+
+
+def plain_step(params: Any, opt_state: Any, x: jax.Array, y: jax.Array):
+    """The same training step as the pax one: MSE, backward, Adam (opax's update rule)."""
+    loss, grads = jax.value_and_grad(lambda p: jnp.mean(jnp.square(plain_scan_apply(p, x) - y)))(
+        params
+    )
+    mu, nu, count = opt_state
+    mu = jax.tree_util.tree_map(lambda g, m: (1 - ADAM_B1) * g + ADAM_B1 * m, grads, mu)
+    nu = jax.tree_util.tree_map(lambda g, v: (1 - ADAM_B2) * g**2 + ADAM_B2 * v, grads, nu)
+    count = count + 1
+    c1 = (1 - ADAM_B1**count).astype(jnp.float32)
+    c2 = (1 - ADAM_B2**count).astype(jnp.float32)
+    params = jax.tree_util.tree_map(
+        lambda p, m, v: p - LEARNING_RATE * ((m / c1) / (jnp.sqrt(v / c2) + ADAM_EPS)),
+        params,
+        mu,
+        nu,
+    )
+    return params, (mu, nu, count), loss
+
+
 def mse_loss(model: pax.Module, x: jax.Array, y: jax.Array):
     model, y_hat = pax.purecall(model, x)
     loss = jnp.mean(jnp.square(y_hat - y))
@@ -107,13 +155,16 @@ def mse_loss(model: pax.Module, x: jax.Array, y: jax.Array):
 # -- timing ------------------------------------------------------------------------------------
 
 
-def compile_step(model: pax.Module, optimizer: Any, x: jax.Array, y: jax.Array, repeats: int):
+def compile_step(
+    model: Any, optimizer: Any, x: jax.Array, y: jax.Array, repeats: int, fn: Any = None
+):
     """``(seconds, compiled step)``: tracing + lowering + compilation with the caches
-    cleared, the fastest of ``repeats``."""
+    cleared, the fastest of ``repeats``. The step is pax's (``build_update_fn``) unless
+    ``fn`` is given (the plain-JAX reference)."""
     best, compiled = float("inf"), None
     for _ in range(repeats):
         jax.clear_caches()
-        step = jax.jit(pax.build_update_fn(mse_loss))
+        step = jax.jit(pax.build_update_fn(mse_loss) if fn is None else fn)
         t0 = time.perf_counter()
         compiled = step.lower(model, optimizer, x, y).compile()
         best = min(best, time.perf_counter() - t0)
@@ -151,33 +202,44 @@ def interleave(runners: List[Runner], rounds: int, steps: int, warmup: int) -> N
 
 
 def compare(
-    label: str, n: int, make_block: Callable, x: jax.Array, y: jax.Array, args
+    label: str, n: int, make_block: Callable, x: jax.Array, y: jax.Array, args, plain: bool
 ) -> Dict[str, Any]:
-    """Compile and step times of the Stack of ``n`` blocks and of its Sequential."""
+    """Compile and step times of the Stack of ``n`` blocks, of its Sequential and, with
+    ``plain``, of the same MLP step in plain JAX (``jax.lax.scan``, Adam by hand)."""
     stack = Stack(make_block, n, rng_key=jax.random.PRNGKey(0))
-    seq = stack.to_sequential()
+    variants: List[Tuple[str, Any, Any, Any]] = []
+    for kind, model in (("stacked", stack), ("unrolled", stack.to_sequential())):
+        variants.append((kind, model, opax.adam(LEARNING_RATE)(model.parameters()), None))
+    if plain:
+        params = plain_scan_mlp(stack)
+        variants.append(("plain_scan", params, plain_adam_init(params), plain_step))
     row: Dict[str, Any] = {"model": label, "n": n}
     runners = []
-    for kind, model in (("stacked", stack), ("unrolled", seq)):
-        optimizer = opax.adam(1e-3)(model.parameters())
-        seconds, compiled = compile_step(model, optimizer, x, y, args.compile_repeats)
+    for kind, model, optimizer, fn in variants:
+        seconds, compiled = compile_step(model, optimizer, x, y, args.compile_repeats, fn)
         row[f"compile_{kind}"] = seconds
         runners.append(Runner(compiled, model, optimizer, x, y))
     interleave(runners, args.rounds, args.steps, args.warmup)
     losses = [float(r.loss) for r in runners]
-    if abs(losses[0] - losses[1]) > 1e-3 * max(1.0, abs(losses[1])):
-        raise SystemExit(
-            f"{label} N={n}: the stacked and unrolled loops disagree (loss {losses[0]} vs "
-            f"{losses[1]}); the comparison is not like for like."
-        )
-    for kind, r in zip(("stacked", "unrolled"), runners):
+    for (kind, *_), loss in zip(variants[1:], losses[1:]):
+        if abs(losses[0] - loss) > 1e-3 * max(1.0, abs(loss)):
+            raise SystemExit(
+                f"{label} N={n}: the stacked and {kind} loops disagree (loss {losses[0]} vs "
+                f"{loss}); the comparison is not like for like."
+            )
+    for (kind, *_), r in zip(variants, runners):
         row[f"step_{kind}"] = statistics.median(r.times) * 1e3
-    print(
+    line = (
         f"  {label} N={n}: compile {row['compile_stacked']:.2f}s vs "
         f"{row['compile_unrolled']:.2f}s, step {row['step_stacked']:.2f}ms vs "
-        f"{row['step_unrolled']:.2f}ms",
-        flush=True,
+        f"{row['step_unrolled']:.2f}ms"
     )
+    if plain:
+        line += (
+            f"; plain-JAX scan: compile {row['compile_plain_scan']:.2f}s, "
+            f"step {row['step_plain_scan']:.2f}ms"
+        )
+    print(line, flush=True)
     return row
 
 
@@ -215,19 +277,27 @@ def run(args) -> List[Dict[str, Any]]:
     warm = Stack(mlp_block(args.width), 2, rng_key=kx)  # the process's first compilation
     compile_step(warm, opax.adam(1e-3)(warm.parameters()), x, y, 1)
     for n in args.sizes:
-        rows.append(compare("MLP", n, mlp_block(args.width), x, y, args))
+        rows.append(compare("MLP", n, mlp_block(args.width), x, y, args, plain=True))
     shape = (8 if not args.quick else 2, args.tokens, args.dim)
     h, target = jax.random.normal(kx, shape), jax.random.normal(ky, shape)
     make = transformer_block(args.dim, args.heads, args.layers)
-    rows.append(compare("Transformer", args.layers, make, h, target, args))
+    rows.append(compare("Transformer", args.layers, make, h, target, args, plain=False))
     return rows
+
+
+def plain_columns(row: Dict[str, Any]) -> str:
+    if "step_plain_scan" not in row:
+        return "- | -"
+    plain = row["step_plain_scan"]
+    return f"{plain:.2f} | {row['step_stacked'] / plain:.2f}x"
 
 
 def table(rows: List[Dict[str, Any]]) -> Tuple[str, bool]:
     lines = [
         "| model | N | compile stacked (s) | compile unrolled (s) | ratio | "
-        "step stacked (ms) | step unrolled (ms) | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "step stacked (ms) | step unrolled (ms) | ratio | step plain-JAX scan (ms) | "
+        "stacked / plain scan |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ok = True
     for r in rows:
@@ -239,7 +309,7 @@ def table(rows: List[Dict[str, Any]]) -> Tuple[str, bool]:
             f"| {r['model']} | {r['n']} | {r['compile_stacked']:.2f} | "
             f"{r['compile_unrolled']:.2f} | {c_ratio:.2f}x{'' if c_ok else ' (missed)'} | "
             f"{r['step_stacked']:.2f} | {r['step_unrolled']:.2f} | "
-            f"{s_ratio:.2f}x{'' if s_ok else ' (missed)'} |"
+            f"{s_ratio:.2f}x{'' if s_ok else ' (missed)'} | {plain_columns(r)} |"
         )
     mlp = [r for r in rows if r["model"] == "MLP"]
     growth = mlp[-1]["compile_stacked"] / mlp[0]["compile_stacked"]

@@ -2,7 +2,7 @@
 
 Run from the repository root (CPU is enough; about a minute, ``--quick`` a few seconds):
 
-    python examples/autoregressive.py [--quick] [--steps 1500]
+    python examples/autoregressive.py [--quick] [--steps 1500] [--out-dir runs/autoregressive]
 
 The data are sequences of length ``--length`` over ``--alphabet`` symbols drawn from a
 second-order Markov chain with random (peaked) transition probabilities, so the exact
@@ -22,10 +22,12 @@ script prints sample statistics against the true chain: the mean true log-likeli
 of the samples (about ``-H`` when the model is right), the symbol frequencies, and the
 largest error of the estimated transition probabilities. It exits with status 1 if
 the NLL gap to the entropy or the sample statistics are off by more than the
-tolerances. ``--quick`` (or ``PAX_EXAMPLES_QUICK=1``) runs a reduced version.
+tolerances. ``--quick`` (or ``PAX_EXAMPLES_QUICK=1``) runs a reduced version. The
+training curve (``curve.png``) and the metrics (``metrics.json``) go to ``--out-dir``.
 """
 
 import argparse
+import os
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -173,6 +175,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--log-every", type=int, default=500)
     parser.add_argument("--max-gap", type=float, default=0.02, help="NLL / entropy - 1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", default=os.path.join("runs", "autoregressive"))
     args = parser.parse_args(argv)
     if _common.quick_mode(argv if argv is not None else sys.argv[1:]):
         args.quick = True
@@ -204,10 +207,13 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         f"{args.length * np.log(args.alphabet):.4f})"
     )
     batches = jnp.asarray(train[rng.integers(0, len(train), (args.steps, args.batch_size))])
-    for step in range(1, args.steps + 1):
+    bar = _common.progress(range(1, args.steps + 1), desc="masked conv ARNN")
+    for step in bar:
         model, optimizer, loss = update_fn(model, optimizer, batches[step - 1])
+        bar.update_loss(loss)
         if step % args.log_every == 0 or step == 1:
             print(f"step {step:5d}  train NLL {float(loss):.4f} nats per sequence")
+    bar.close()
 
     test_nll = np.asarray(jax.jit(nll_per_sequence)(model, jnp.asarray(test)))
     nll, nll_err = float(test_nll.mean()), float(test_nll.std() / np.sqrt(len(test_nll)))
@@ -254,7 +260,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     print(f"  largest transition-probability error {worst:.4f}")
     elapsed = time.perf_counter() - start
     print(f"({elapsed:.1f} s)")
-    return {
+    metrics = {
         "entropy": entropy,
         "nll": nll,
         "gap": gap,
@@ -265,6 +271,15 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "transition_error": worst,
         "seconds": elapsed,
     }
+    curve = _common.save_curve(
+        os.path.join(args.out_dir, "curve.png"),
+        {"training NLL": bar.losses, "exact entropy": [entropy] * len(bar.losses)},
+        title="masked-convolution ARNN on a second-order Markov chain",
+        ylabel="nats per sequence",
+    )
+    _common.write_metrics(os.path.join(args.out_dir, "metrics.json"), metrics)
+    print(f"wrote {curve} and {os.path.join(args.out_dir, 'metrics.json')}")
+    return metrics
 
 
 def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:

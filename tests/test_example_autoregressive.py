@@ -1,13 +1,15 @@
 """examples/autoregressive.py in its reduced (``--quick``) mode: it trains, samples with
 the incremental mode, and its metrics are sane."""
 
+import json
+
 import numpy as np
 from helpers import load_example
 
 
-def test_quick_run_approaches_the_exact_entropy(capsys):
+def test_quick_run_approaches_the_exact_entropy(capsys, tmp_path):
     example = load_example("autoregressive")
-    args = example.parse_args(["--quick"])
+    args = example.parse_args(["--quick", "--out-dir", str(tmp_path)])
     assert args.quick and args.steps < 1000
     metrics = example.run(args)
     assert example.check(metrics, args) == []
@@ -21,6 +23,8 @@ def test_quick_run_approaches_the_exact_entropy(capsys):
     assert metrics["freq_error"] < 0.03
     out = capsys.readouterr().out
     assert "held-out NLL" in out and "samples by incremental steps" in out
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
 
 
 def test_the_exact_entropy_matches_a_monte_carlo_estimate():

@@ -58,10 +58,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import opax  # noqa: E402
+import overhead  # noqa: E402  (its plain-JAX Adam; this folder is on sys.path)
 
 import pax  # noqa: E402
+from pax import Stack  # noqa: E402
 from pax._src.nets.transformer import CausalSelfAttention, DenseBlock  # noqa: E402
-from pax._src.nn.stack import Stack  # noqa: E402
 
 COMPILE_TARGET = 0.2
 FLAT_TARGET = 2.0
@@ -104,7 +105,7 @@ def transformer_block(dim: int, heads: int, layers: int) -> Callable[[jax.Array]
 
 # -- the MLP in plain JAX: one jax.lax.scan over stacked weights, Adam by hand -----------------
 
-ADAM_B1, ADAM_B2, ADAM_EPS, LEARNING_RATE = 0.9, 0.999, 1e-8, 1e-3  # opax.adam(1e-3)
+LEARNING_RATE = overhead.LEARNING_RATE  # opax.adam(1e-3), as in the plain-JAX Adam
 
 
 def plain_scan_mlp(stack: Stack) -> Dict[str, jax.Array]:
@@ -121,29 +122,8 @@ def plain_scan_apply(params: Dict[str, jax.Array], x: jax.Array) -> jax.Array:
     return jax.lax.scan(body, x, (params["w"], params["b"]))[0]
 
 
-def plain_adam_init(params: Any) -> Tuple[Any, Any, jax.Array]:
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    return zeros, jax.tree_util.tree_map(jnp.zeros_like, params), jnp.array(0, jnp.int32)
-
-
-def plain_step(params: Any, opt_state: Any, x: jax.Array, y: jax.Array):
-    """The same training step as the pax one: MSE, backward, Adam (opax's update rule)."""
-    loss, grads = jax.value_and_grad(lambda p: jnp.mean(jnp.square(plain_scan_apply(p, x) - y)))(
-        params
-    )
-    mu, nu, count = opt_state
-    mu = jax.tree_util.tree_map(lambda g, m: (1 - ADAM_B1) * g + ADAM_B1 * m, grads, mu)
-    nu = jax.tree_util.tree_map(lambda g, v: (1 - ADAM_B2) * g**2 + ADAM_B2 * v, grads, nu)
-    count = count + 1
-    c1 = (1 - ADAM_B1**count).astype(jnp.float32)
-    c2 = (1 - ADAM_B2**count).astype(jnp.float32)
-    params = jax.tree_util.tree_map(
-        lambda p, m, v: p - LEARNING_RATE * ((m / c1) / (jnp.sqrt(v / c2) + ADAM_EPS)),
-        params,
-        mu,
-        nu,
-    )
-    return params, (mu, nu, count), loss
+# the same training step as the pax one: MSE, backward, Adam (opax's update rule)
+plain_step = overhead.make_plain_step(plain_scan_apply)
 
 
 def mse_loss(model: pax.Module, x: jax.Array, y: jax.Array):
@@ -212,7 +192,7 @@ def compare(
         variants.append((kind, model, opax.adam(LEARNING_RATE)(model.parameters()), None))
     if plain:
         params = plain_scan_mlp(stack)
-        variants.append(("plain_scan", params, plain_adam_init(params), plain_step))
+        variants.append(("plain_scan", params, overhead.adam_init(params), plain_step))
     row: Dict[str, Any] = {"model": label, "n": n}
     runners = []
     for kind, model, optimizer, fn in variants:

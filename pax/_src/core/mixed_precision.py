@@ -34,8 +34,6 @@ def _cast_output(policy: jmp.Policy, output: Any) -> Any:
     """Arrays in a method's output go to ``output_dtype``; a module in it (a method
     that returns a module, such as ``replace`` or ``Sequential.set``) holds weights,
     which stay in ``param_dtype``."""
-    if not _holds_module(output):
-        return policy.cast_to_output(output)
     return jax.tree_util.tree_map(
         lambda x: policy.cast_to_param(x) if _is_module(x) else policy.cast_to_output(x),
         output,

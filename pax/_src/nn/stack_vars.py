@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 import jax
 import jax.numpy as jnp
 
-from ..core.layout import CACHE_KEY
 from ..core.node import is_node
+from ..objax.module_vars import add_named, module_cache
 from ..objax.var_collection import VarCollection
 from ..objax.variables import BaseVar, StateVar, TrainVar, as_value, reduce_mean
 
@@ -131,11 +131,7 @@ class _Slices:
 
 
 def _slices_of(owner: Any, attr: str, path: Path) -> _Slices:
-    d = owner.__dict__
-    cache = d.get(CACHE_KEY)
-    if cache is None:
-        cache = d[CACHE_KEY] = {}
-    stores: Dict[Tuple[str, Path], _Slices] = cache.setdefault(_SLICES_KEY, {})
+    stores: Dict[Tuple[str, Path], _Slices] = module_cache(owner, _SLICES_KEY)
     store = stores.get((attr, path))
     if store is None:
         store = stores[(attr, path)] = _Slices()
@@ -206,11 +202,7 @@ def _block_view(whole: Any, index: int) -> BaseVar:
     """The cached view of block ``index`` of the array behind the variable view ``whole``."""
     owner, attr, path = whole._owner, whole._attr, whole._path
     cls = BlockTrainVar if isinstance(whole, TrainVar) else BlockStateVar
-    d = owner.__dict__
-    cache = d.get(CACHE_KEY)
-    if cache is None:
-        cache = d[CACHE_KEY] = {}
-    views: Dict[Tuple[str, Path, int], BaseVar] = cache.setdefault(_VIEWS_KEY, {})
+    views: Dict[Tuple[str, Path, int], BaseVar] = module_cache(owner, _VIEWS_KEY)
     view = views.get((attr, path, index))
     if type(view) is not cls:
         new: Any = object.__new__(cls)
@@ -220,14 +212,6 @@ def _block_view(whole: Any, index: int) -> BaseVar:
         new._owner, new._attr, new._path, new._index = owner, attr, path, index
         view = views[(attr, path, index)] = new
     return view
-
-
-def _add(vc: VarCollection, name: str, var: BaseVar) -> None:
-    # as in module_vars: remember the first (or a longer) name for error messages
-    known = var._pax_name
-    if known is None or (name != known and name.endswith(known)):
-        var._pax_name = name
-    vc.update([(name, var)])
 
 
 def per_block_vars(blocks: Any, n: int, prefix: str) -> VarCollection:
@@ -241,5 +225,5 @@ def per_block_vars(blocks: Any, n: int, prefix: str) -> VarCollection:
                     f"pax.Stack: `{name}` is an Objax variable ({type(var).__name__}) inside "
                     f"a block; a Stack holds PAX-style blocks (arrays as attributes)."
                 )
-            _add(vc, f"{prefix}[{index}]{name}", _block_view(var, index))
+            add_named(vc, f"{prefix}[{index}]{name}", _block_view(var, index))
     return vc

@@ -182,12 +182,17 @@ def _new_view(cls: type, owner: Any, attr: str, path: Path) -> BaseVar:
     return view
 
 
-def _views(owner: Any) -> Dict[Any, BaseVar]:
+def module_cache(owner: Any, key: str) -> Dict[Any, Any]:
+    """The dict ``key`` of ``owner``'s per-instance cache (created on first use)."""
     d = owner.__dict__
     cache = d.get(CACHE_KEY)
     if cache is None:
         cache = d[CACHE_KEY] = {}
-    return cast(Dict[Any, BaseVar], cache.setdefault(VIEWS_KEY, {}))
+    return cast(Dict[Any, Any], cache.setdefault(key, {}))
+
+
+def _views(owner: Any) -> Dict[Any, BaseVar]:
+    return module_cache(owner, VIEWS_KEY)
 
 
 def view_of(owner: Any, attr: str, path: Path, trainable: bool) -> BaseVar:
@@ -225,7 +230,7 @@ def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:
     return out
 
 
-def _add(vc: VarCollection, name: str, var: BaseVar) -> None:
+def add_named(vc: VarCollection, name: str, var: BaseVar) -> None:
     # Remember a name for error messages: the first one found, or a longer version of
     # it (`(MiniNet).f1(Linear).weight` after `(Linear).weight`).
     known = var._pax_name
@@ -249,15 +254,15 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
                 if trainable is None:
                     trainable = _trainable_paths(module)
                 if (attr, path) in trainable:
-                    _add(vc, name, leaf)
+                    add_named(vc, name, leaf)
                 else:  # its module is frozen: Objax transforms must not train it
-                    _add(vc, name, _frozen_view_of(module, attr, path, leaf))
+                    add_named(vc, name, _frozen_view_of(module, attr, path, leaf))
             elif isinstance(leaf, BaseVar):
-                _add(vc, name, leaf)
+                add_named(vc, name, leaf)
             elif isinstance(leaf, ARRAY_TYPES):
                 if trainable is None:
                     trainable = _trainable_paths(module)
-                _add(vc, name, view_of(module, attr, path, (attr, path) in trainable))
+                add_named(vc, name, view_of(module, attr, path, (attr, path) in trainable))
             elif isinstance(leaf, PaxNode) and callable(getattr(leaf, "vars", None)):
                 vc.update(cast(Any, leaf).vars(scope=name))
     return vc

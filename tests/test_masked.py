@@ -434,9 +434,10 @@ def test_bad_constructor_arguments_raise(make, error, match):
         make()
 
 
-def test_in_features_is_required():
-    with pytest.raises(TypeError, match="in_features"):
-        MaskedConv1D(4, 3, 1, False)
+def test_netket_constructor_makes_a_layer_without_parameters():
+    layer = MaskedConv1D(features=8, kernel_size=3, kernel_dilation=1, exclusive=True)
+    assert layer.in_features is None and layer.kernel is None and layer.bias is None
+    assert jax.tree_util.tree_leaves(layer.parameters()) == []
 
 
 @pytest.mark.parametrize(

@@ -717,8 +717,10 @@ def test_init_cache_keeps_float32_weights_under_a_mixed_precision_policy():
 def x64():
     """JAX's 64-bit types for one test; the flag goes back as it was afterwards (also
     on failure), so the other tests in the process keep the default."""
+    before = jax.config.jax_enable_x64
     with jax.enable_x64(True):
         yield
+    assert jax.config.jax_enable_x64 == before
 
 
 KINDS = ["conv1d", "conv2d", "dense1d"]

@@ -416,6 +416,13 @@ def test_numpy_asarray_of_a_variable(dtype, copy):
     np.testing.assert_array_equal(np.asarray(pax.TrainRef(pax.TrainVar(v.value))), expected)
 
 
+def test_numpy_functions_take_variables():
+    v = pax.StateVar(jnp.arange(6.0))
+    assert float(np.sum(v)) == 15.0 and float(np.mean(v)) == 2.5
+    np.testing.assert_allclose(np.exp(v), np.exp(np.arange(6.0)), rtol=1e-6)
+    np.testing.assert_array_equal(v, np.arange(6.0))
+
+
 def test_numpy_asarray_without_copy_is_refused():
     v = pax.StateVar(jnp.arange(3.0))
     with pytest.raises(ValueError, match="copy=False"):

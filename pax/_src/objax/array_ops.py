@@ -106,9 +106,9 @@ class ArrayOperators:
     """
 
     __slots__ = ()
-    # NumPy defers binary operators to ours (``np_array + v`` gives a JAX array, as
-    # ``jax.Array`` does) instead of converting the variable through ``__array__``.
-    __array_ufunc__ = None
+    # NumPy defers its binary operators to ours (``np_array + v`` gives a JAX array, as
+    # with a ``jax.Array``), while NumPy functions (``np.sum(v)``) use ``__array__``.
+    __array_priority__ = 100
 
     def _get(self) -> Any:
         raise NotImplementedError

@@ -169,3 +169,19 @@ def test_guard_runs_at_trace_time_only(monkeypatch):
         counter, _ = step(counter, jnp.ones(3))
     assert len(calls) == traced  # a compiled step runs no Python
     assert float(counter.count) == 12.0
+
+
+def test_write_recorded_in_a_nested_pure_call_is_checked_by_the_outer_one():
+    """The captured module is written while an inner ``pax.pure`` call (inside the jit
+    closure) runs; the outer pure call, which returns the module, reports it."""
+
+    class Outer(pax.Module):
+        def __init__(self):
+            super().__init__()
+            self.counter = Counter()
+
+        def __call__(self, x):
+            return jax.jit(lambda x: pax.pure(lambda: self.counter(x))())(x)
+
+    with pytest.raises(ValueError, match=r"at `\[0\]\.counter\.count`, a tracer"):
+        pax.purecall(Outer(), jnp.ones(2))

@@ -103,17 +103,18 @@ def check_no_leaked_tracers(out: Any, records: Records, func: Callable) -> None:
     if not records:
         return
     held = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(out)[0]:
+    for leaf in jax.tree_util.tree_leaves(out):
         if isinstance(leaf, jax.core.Tracer):
             ref = records.get(id(leaf))
             if ref is not None and ref() is leaf:
-                held.append((path, leaf))
+                held.append(leaf)
     if not held:
         return
-    dead = _finished([t for _, t in held])
+    dead = _finished(held)
     if dead is None:
         return
-    path = held[dead][0]
+    # the error path only: where the module holds it
+    path = next(p for p, leaf in jax.tree_util.tree_flatten_with_path(out)[0] if leaf is dead)
     raise ValueError(
         MSG_LEAKED_TRACER.format(
             func=getattr(func, "__qualname__", repr(func)),
@@ -127,7 +128,7 @@ def _use(tracers: List[Any]) -> None:
 
 
 def _finished(tracers: List[Any]) -> Any:
-    """The index of a tracer whose transform has finished, or ``None``."""
+    """A tracer whose transform has finished, or ``None``."""
     staged = isinstance(jnp.zeros(()), jax.core.Tracer)
     try:
         if staged:
@@ -137,12 +138,12 @@ def _finished(tracers: List[Any]) -> Any:
         return None
     except jax.errors.UnexpectedTracerError:
         pass
-    for index, t in enumerate(tracers):  # which one (the error path only)
+    for t in tracers:  # which one (the error path only)
         try:
             if staged:
                 jax.eval_shape(lambda t=t: _use([t]))
             else:
                 _use([t])
         except jax.errors.UnexpectedTracerError:
-            return index
-    return 0
+            return t
+    return tracers[0]

@@ -38,6 +38,8 @@ T = TypeVar("T", bound="Module")
 
 _DEFAULT_STATICS = {"_name": None, "_training": True}
 _DEFAULT_LAYOUT = Layout({"_name": STATIC, "_training": STATIC}, _DEFAULT_STATICS)
+# entries of a PAX 0.5 module's __dict__ that pax does not keep (its pytree bookkeeping)
+_PAX3_INTERNALS = frozenset({"_pytree_attributes", "_mixed_pytree_attributes"})
 
 
 # classes whose class attributes passed `_check_class_attributes` (at first construction)
@@ -387,6 +389,24 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         if isinstance(args, tuple):
             return module_and_value(self)(*args)
         return module_and_value(self)(args)
+
+    # -- pickling --------------------------------------------------------------------
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """``pickle`` fills a new module's ``__dict__``; a module pickled by PAX 0.5 (whose
+        ``__dict__`` lists ``_pytree_attributes`` and has no pax layout) is rebuilt the
+        way ``__init__`` would have set its attributes (see ``pax/_src/pax3_pickles.py``)."""
+        d = self.__dict__
+        if LAYOUT_KEY in state or "_pytree_attributes" not in state:
+            d.update(state)
+            return
+        d[MUTABLE_KEY] = True
+        try:
+            for name, value in state.items():
+                if name not in _PAX3_INTERNALS:
+                    setattr(self, name, value)
+            refresh_layout(self)
+        finally:
+            del d[MUTABLE_KEY]
 
     # -- state dicts ------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

@@ -1,0 +1,91 @@
+"""Writes tests/data/pax3_0_5_checkpoint.pkl with PAX 0.5 itself (documentation only).
+
+This script is not run by the tests: it needs the *old* libraries, installed in a
+throwaway environment (Python 3.11), not pax's own:
+
+    python -m venv /tmp/pax3old
+    /tmp/pax3old/bin/pip install jax==0.5.0 jaxlib==0.5.0 jmp==0.0.4 "numpy<2.3"
+    /tmp/pax3old/bin/pip install --no-deps <NTT123/pax at v0.5.10> <NTT123/opax at 0.2.11>
+    /tmp/pax3old/bin/python tests/data/make_pax3_0_5_checkpoint.py tests/data
+
+(pax3 0.5.10 is the last commit of NTT123/pax; PyPI stops at 0.5.9, whose pickles name
+the same classes.) It builds a small model, takes one opax Adam step and pickles what a
+PAX user saved: ``model.state_dict()``, ``optimizer.state_dict()`` and whole modules,
+with the arrays of each as plain numpy (``expected``) to compare against, and the
+training inputs. It also records the keys that ``pax.seed_rng_key``/``next_rng_key``
+give for a few seeds (printed; tests/test_pax3_compat.py hard-codes them).
+"""
+
+import pickle
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import opax
+
+import pax
+
+
+class Net(pax.Module):
+    def __init__(self):
+        super().__init__()
+        # no functions inside: jax.nn.relu does not pickle, so the whole-module pickle
+        # of `encoder` would fail (in PAX too)
+        self.encoder = pax.Sequential(pax.Linear(3, 4), pax.BatchNorm1D(4), pax.Linear(4, 4))
+        self.lstm = pax.LSTM(4, 5)
+        self.head = pax.Linear(5, 2)
+
+    def __call__(self, x):
+        h = jax.nn.relu(self.encoder(x))  # (N, L, C): BatchNorm1D's layout
+        state = self.lstm.initial_state(x.shape[0])
+        state, h = self.lstm(state, h[:, -1])
+        return self.head(h)
+
+
+def loss_fn(net, x, y):
+    net, y_hat = pax.purecall(net, x)
+    loss = jnp.mean((y_hat - y) ** 2)
+    return loss, (loss, net)
+
+
+def main(out_dir):
+    pax.seed_rng_key(0)
+    net = Net()
+    optimizer = opax.adam(1e-2).init(net.parameters())
+    x = np.linspace(-1.0, 1.0, 2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    y = np.cos(np.arange(4, dtype=np.float32)).reshape(2, 2)
+    update_fn = jax.jit(pax.utils.build_update_fn(loss_fn))
+    net, optimizer, loss = update_fn(net, optimizer, x, y)
+    net2, optimizer2, loss2 = update_fn(net, optimizer, x, y)  # the step after
+
+    def to_numpy(tree):
+        return jax.tree_util.tree_map(np.asarray, tree)
+
+    record = {
+        "pax_version": pax.__version__,
+        "jax_version": jax.__version__,
+        "model_state_dict": net.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+        # whole built-in modules pickled (the class `Net` itself lives in __main__)
+        "modules": {"encoder": net.encoder, "lstm": net.lstm, "head": net.head},
+        "expected_model_leaves": to_numpy(jax.tree_util.tree_leaves(net)),
+        "expected_optimizer_leaves": to_numpy(jax.tree_util.tree_leaves(optimizer)),
+        "x": x,
+        "y": y,
+        "loss_after_one_step": np.asarray(loss),
+        "next_step_loss": np.asarray(loss2),
+        "next_step_model_leaves": to_numpy(jax.tree_util.tree_leaves(net2)),
+    }
+    with open(f"{out_dir}/pax3_0_5_checkpoint.pkl", "wb") as f:
+        pickle.dump(record, f)
+
+    keys = {}
+    for seed in (0, 1, 42, 2024):
+        pax.seed_rng_key(seed)
+        keys[seed] = [np.asarray(pax.next_rng_key()).tolist() for _ in range(3)]
+    print("seed keys:", keys)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".")

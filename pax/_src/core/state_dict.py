@@ -113,7 +113,9 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
             f"state_dict does not match {type(module).__qualname__} at "
             f"`{prefix or '<root>'}`: missing {sorted(missing)}, unexpected {sorted(extra)}."
         )
-    trainable = module.parameters().__dict__  # EmptyNode where a leaf is not trainable
+    params = module.parameters()  # EmptyNode where a leaf is not trainable
+    # a `parameters()` overridden to return something else: every leaf counts as trainable
+    trainable = params.__dict__ if type(params) is type(module) else d
     new_d = plain_dict(module)
     for name in layout.children:
         path = f"{prefix}.{name}"

@@ -7,9 +7,15 @@ defined in, and PAX 0.5 defined some classes in modules that pax does not have:
 state), ``pax._src.nn.batch_norm.BatchNorm2D`` and a few more. :func:`install`
 registers each such path in ``sys.modules`` as a small alias module holding pax's
 equivalent classes, so ``pickle.load`` finds them; it runs once, at ``import pax``.
-Paths that pax has too (``pax._src.nn.linear.Linear`` ...) need no alias. A whole
-PAX 0.5 module is rebuilt by ``Module.__setstate__`` (see ``pax/_src/core/module.py``),
-which turns PAX's ``__dict__`` into pax's.
+Paths that pax has too (``pax._src.nn.linear.Linear`` ...) need no alias.
+
+A whole PAX 0.5 module is rebuilt by ``Module.__setstate__`` from PAX's ``__dict__``.
+For pax's own classes, :func:`pax3_state` first maps PAX's fields to pax's: a reference
+module is built with the constructor arguments found among the fields (PAX and pax
+share signatures and attribute names), and the rebuilt module takes its arrays and
+submodules from the pickle and its other fields, in their order, from the reference. So
+it equals (same treedef) a module built by pax, with PAX-only fields (``reduced_axes``,
+``kernel_dilation``) dropped and pax-only ones (``GroupNorm.num_channels``) present.
 
 This file is the one place that knows PAX 0.5's module paths; tests/test_pax3_compat.py
 loads a file written by pax3 0.5.10.
@@ -19,14 +25,20 @@ loads a file written by pax3 0.5.10.
 EmptyNode
 """
 
+import inspect
 import sys
 import types
-from typing import Dict
+import warnings
+from typing import Any, Callable, Dict, Optional
 
 from .core.flattener import Flattener
+from .core.layout import LAYOUT_KEY
 from .core.lazy import LazyModule
+from .core.module import Module, set_pax3_state_converter
 from .core.node import EmptyNode
 from .core.parameters import ParameterModule, StateModule
+from .core.rng import temporary_rng
+from .nets.resnet import ResNet
 from .nn.lambda_module import Identity, Lambda
 from .nn.norms import BatchNorm, BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 
@@ -51,14 +63,82 @@ PAX3_MODULES: Dict[str, Dict[str, type]] = {
 }
 
 
+Fields = Dict[str, Any]
+
+
+def _channels_of_scale_or_offset(fields: Fields) -> int:
+    array = fields["scale"] if fields.get("scale") is not None else fields["offset"]
+    return int(array.shape[-1] if fields.get("data_format") != "channels_first" else array.size)
+
+
+# constructor arguments that PAX 0.5 did not keep as fields: how to find them
+DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
+    GroupNorm: {"num_channels": _channels_of_scale_or_offset},
+    ResNet: {
+        "input_channels": lambda fields: fields["initial_conv"].in_features,
+        "num_classes": lambda fields: fields["logits"].out_dim,
+    },
+}
+
+
+def _reference(cls: type, fields: Fields) -> Optional[Module]:
+    """A ``cls`` built by pax from the constructor arguments among ``fields``; ``None``
+    where that fails (an argument PAX did not keep, a value pax does not accept)."""
+    derived: Dict[str, Callable[[Fields], Any]] = {}
+    for klass in reversed(cls.__mro__):
+        derived.update(DERIVED_ARGUMENTS.get(klass, {}))
+    kwargs = {}
+    try:
+        init: Any = getattr(cls, "__init__")  # noqa: B009 (mypy: __init__ of a type)
+        parameters = list(inspect.signature(init).parameters.items())[1:]  # no self
+        for name, parameter in parameters:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if name in fields and name not in ("name", "rng_key"):
+                kwargs[name] = fields[name]
+            elif name in derived:
+                kwargs[name] = derived[name](fields)
+        # a fixed seed: rebuilding must not advance the caller's key sequence
+        with temporary_rng(0), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(**kwargs)
+    except Exception:  # noqa: BLE001 - any failure means: keep PAX's fields as they are
+        return None
+
+
+def pax3_state(cls: type, fields: Fields) -> Fields:
+    """The fields of a pax ``cls`` for a PAX 0.5 module's pickled ``fields`` (its
+    ``__dict__``): arrays and submodules from ``fields``, the rest from a reference
+    built by pax (see above). A user's class, or one whose reference cannot be built,
+    keeps PAX's fields."""
+    if not cls.__module__.startswith("pax."):
+        return fields
+    reference = _reference(cls, fields)
+    if reference is None:
+        return fields
+    ref = reference.__dict__
+    layout = ref[LAYOUT_KEY]
+    if not set(layout.children) <= set(fields):
+        return fields
+    # PAX's own list of the fields that held arrays or modules
+    from_pickle = {"_name", "_training", *layout.children, *fields.get("_pytree_attributes", ())}
+    from_pickle.update(fields.get("_mixed_pytree_attributes") or ())
+    return {
+        name: fields[name] if name in from_pickle and name in fields else ref[name]
+        for name in layout.names
+    }
+
+
 def install() -> None:
-    """Registers the alias modules of :data:`PAX3_MODULES` (idempotent)."""
+    """Registers the alias modules of :data:`PAX3_MODULES` and :func:`pax3_state`
+    (idempotent)."""
     for path, classes in PAX3_MODULES.items():
         if path in sys.modules:
             continue
         alias = types.ModuleType(path, f"PAX 0.5's `{path}`, for old pickles (pax3_pickles.py).")
         alias.__dict__.update(classes)
         sys.modules[path] = alias
+    set_pax3_state_converter(pax3_state)
 
 
 install()

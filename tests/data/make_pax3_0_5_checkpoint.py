@@ -11,9 +11,11 @@ throwaway environment (Python 3.11), not pax's own:
 (pax3 0.5.10 is the last commit of NTT123/pax; PyPI stops at 0.5.9, whose pickles name
 the same classes.) It builds a small model, takes one opax Adam step and pickles what a
 PAX user saved: ``model.state_dict()``, ``optimizer.state_dict()`` and whole modules,
-with the arrays of each as plain numpy (``expected``) to compare against, and the
-training inputs. It also records the keys that ``pax.seed_rng_key``/``next_rng_key``
-give for a few seeds (printed; tests/test_pax3_compat.py hard-codes them).
+with the arrays of each as plain numpy (``expected``) to compare against, the training
+inputs, and one small pickled layer of each kind with an input and PAX's output. It also
+records the keys that ``pax.seed_rng_key``/``next_rng_key`` give for a few seeds
+(printed; tests/test_pax3_compat.py hard-codes them). Run it with no PYTHONPATH, so that
+``import pax`` is the old one.
 """
 
 import pickle
@@ -49,6 +51,52 @@ def loss_fn(net, x, y):
     return loss, (loss, net)
 
 
+def run(module, inputs):
+    """PAX's output of `module` (in eval mode) on `inputs`; an RNN starts from zeros."""
+    module = module.eval()
+    if isinstance(module, (pax.LSTM, pax.GRU, pax.VanillaRNN)):
+        state = module.initial_state(inputs[0].shape[0])
+        return np.asarray(pax.purecall(module, state, *inputs)[1][1])
+    return np.asarray(pax.purecall(module, *inputs)[1])
+
+
+def pickled_layers():
+    """One small module of each kind, pickled whole, with an input and PAX's output:
+    (constructor name, args, kwargs, module, inputs, output)."""
+    pax.seed_rng_key(1)
+    rng = np.random.RandomState(0)
+    normal = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
+    cases = [
+        ("Conv1D", (2, 3, 3), {}, (normal(2, 5, 2),)),
+        ("Conv2D", (2, 3, 3), {"stride": 2, "padding": "VALID"}, (normal(2, 6, 6, 2),)),
+        ("Conv1DTranspose", (2, 3, 3), {"stride": 2}, (normal(2, 4, 2),)),
+        ("Conv2DTranspose", (2, 3, 3), {"stride": 2}, (normal(2, 4, 4, 2),)),
+        ("BatchNorm2D", (2,), {}, (normal(2, 3, 3, 2),)),
+        ("LayerNorm", (3, -1, True, True), {}, (normal(2, 3),)),
+        ("GroupNorm", (2, 4), {}, (normal(2, 3, 3, 4),)),
+        ("Embed", (5, 3), {}, (np.array([[0, 4, 2]], np.int32),)),
+        ("GRU", (3, 4), {}, (normal(2, 3),)),
+        ("VanillaRNN", (3, 4), {}, (normal(2, 3),)),
+        (
+            "MultiHeadAttention",
+            (2, 3, 1.0),
+            {},
+            (normal(1, 4, 6), normal(1, 4, 6), normal(1, 4, 6)),
+        ),
+        ("Dropout", (0.5,), {}, (normal(2, 3),)),
+        ("Identity", (), {}, (normal(2, 3),)),
+        ("RngSeq", (7,), {}, ()),
+    ]
+    layers = []
+    for name, args, kwargs, inputs in cases:
+        module = getattr(pax, name)(*args, **kwargs)
+        if name == "BatchNorm2D":  # statistics that are not the initial ones
+            module, _ = pax.purecall(module, normal(4, 3, 3, 2) + 1.0)
+        output = None if name == "RngSeq" else run(module, inputs)
+        layers.append((name, args, kwargs, module, inputs, output))
+    return layers
+
+
 def main(out_dir):
     pax.seed_rng_key(0)
     net = Net()
@@ -77,6 +125,7 @@ def main(out_dir):
         "next_step_loss": np.asarray(loss2),
         "next_step_model_leaves": to_numpy(jax.tree_util.tree_leaves(net2)),
     }
+    record["layers"] = pickled_layers()
     with open(f"{out_dir}/pax3_0_5_checkpoint.pkl", "wb") as f:
         pickle.dump(record, f)
 

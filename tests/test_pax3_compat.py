@@ -187,6 +187,21 @@ def test_default_keys_are_pax3_keys_of_seed_42():
         assert np.asarray(pax.next_rng_key()).tolist() == PAX3_KEYS[42][0]
 
 
+def test_next_rng_key_inside_jit_leaks_no_tracer():
+    @jax.jit
+    def f(x):
+        return x + jax.random.uniform(pax.next_rng_key())  # drawn once, while tracing
+
+    pax.seed_rng_key(42)
+    a, b = f(1.0), f(1.0)  # the second call runs the compiled function: no draw
+    assert float(a) == float(b)
+    # the generator moved by exactly the one draw made while tracing, and what it hands
+    # out afterwards is a concrete key (the thread-local state holds no tracer)
+    key = pax.next_rng_key()
+    assert not isinstance(key, jax.core.Tracer)
+    assert np.asarray(key).tolist() == PAX3_KEYS[42][1]
+
+
 # -- load_state_dict: a buffer takes the saved shape, a parameter does not ----------------
 
 

@@ -128,6 +128,8 @@ MAX_LOSS_SCALE = 2.0**126
 
 def _capped(loss_scale: Any) -> Any:
     dtype = jnp.result_type(loss_scale.loss_scale)
+    if not jnp.issubdtype(dtype, jnp.floating):  # jmp warns about such a scale; keep it
+        return loss_scale
     # float16 and bfloat16 cannot hold MAX_LOSS_SCALE: their largest finite value caps
     cap = min(MAX_LOSS_SCALE, float(jnp.finfo(dtype).max))
     capped = jnp.minimum(loss_scale.loss_scale, jnp.asarray(cap, dtype))

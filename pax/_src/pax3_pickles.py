@@ -38,7 +38,8 @@ from .core.module import Module, set_pax3_state_converter
 from .core.node import EmptyNode
 from .core.parameters import ParameterModule, StateModule
 from .core.rng import temporary_rng
-from .nets.resnet import ResNet
+from .nets.resnet import ResNet, ResnetBlock
+from .nets.transformer import DenseBlock, Transformer
 from .nn.lambda_module import Identity, Lambda
 from .nn.norms import BatchNorm, BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 
@@ -68,15 +69,40 @@ Fields = Dict[str, Any]
 
 def _channels_of_scale_or_offset(fields: Fields) -> int:
     array = fields["scale"] if fields.get("scale") is not None else fields["offset"]
-    return int(array.shape[-1] if fields.get("data_format") != "channels_first" else array.size)
+    return int(array.size)  # one value per channel, whatever the layout
+
+
+def _block_stride(fields: Fields) -> Any:
+    # only a block with a projection shortcut strides (pax requires it, as PAX built them)
+    if not fields.get("use_projection"):
+        return 1
+    stride = tuple(fields["proj_conv"].stride)
+    return stride[0] if len(set(stride)) == 1 else stride
 
 
 # constructor arguments that PAX 0.5 did not keep as fields: how to find them
 DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
     GroupNorm: {"num_channels": _channels_of_scale_or_offset},
+    ResnetBlock: {
+        "in_channels": lambda fields: fields["layers"][0][0].in_features,
+        "out_channels": lambda fields: fields["layers"][-1][0].out_features,
+        "stride": _block_stride,
+        "bottleneck": lambda fields: len(fields["layers"]) == 3,
+    },
     ResNet: {
         "input_channels": lambda fields: fields["initial_conv"].in_features,
         "num_classes": lambda fields: fields["logits"].out_dim,
+    },
+    DenseBlock: {
+        "in_dim": lambda fields: fields["fc1"].in_dim,
+        "init_scale": lambda fields: fields["_init_scale"],
+        "widening_factor": lambda fields: fields["_widening_factor"],
+    },
+    Transformer: {
+        "dim": lambda fields: fields["layer_norm_output"].num_channels,
+        "num_heads": lambda fields: fields["_num_heads"],
+        "num_layers": lambda fields: fields["_num_layers"],
+        "dropout_rate": lambda fields: fields["_dropout_rate"],
     },
 }
 

@@ -18,6 +18,7 @@ records the keys that ``pax.seed_rng_key``/``next_rng_key`` give for a few seeds
 ``import pax`` is the old one.
 """
 
+import importlib
 import pickle
 import sys
 
@@ -86,10 +87,14 @@ def pickled_layers():
         ("Dropout", (0.5,), {}, (normal(2, 3),)),
         ("Identity", (), {}, (normal(2, 3),)),
         ("RngSeq", (7,), {}, ()),
+        ("nets.Transformer", (8, 2, 1, 0.1), {}, (normal(1, 5, 8),)),
+        ("_src.nets.resnet.ResnetBlock", (4, 8, 2, True, False), {}, (normal(1, 4, 6, 6),)),
+        ("_src.nets.resnet.BlockGroup", (4, 8, 2, 2, False, True), {}, (normal(1, 4, 6, 6),)),
     ]
     layers = []
     for name, args, kwargs, inputs in cases:
-        module = getattr(pax, name)(*args, **kwargs)
+        module_path, _, class_name = f"pax.{name}".rpartition(".")
+        module = getattr(importlib.import_module(module_path), class_name)(*args, **kwargs)
         if name == "BatchNorm2D":  # statistics that are not the initial ones
             module, _ = pax.purecall(module, normal(4, 3, 3, 2) + 1.0)
         output = None if name == "RngSeq" else run(module, inputs)

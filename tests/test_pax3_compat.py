@@ -5,6 +5,8 @@ import functools
 import importlib
 import os
 import pickle
+import re
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +110,8 @@ def test_pax3_pickled_modules_load_and_run(pax3_record):
     grads, _ = pax.grad(lambda m, v: (jnp.sum(m(v)), m), has_aux=True)(
         modules["head"], jnp.ones((1, 5))
     )
-    assert grads.weight.shape == (5, 2)
+    np.testing.assert_array_equal(grads.weight, np.ones((5, 2)))  # d sum(v @ w) / dw
+    np.testing.assert_array_equal(grads.bias, np.ones(2))
 
 
 PAX3_LAYERS = [
@@ -196,11 +199,12 @@ def test_seed_rng_key_gives_pax3_keys(seed):
     assert keys == PAX3_KEYS[seed]
 
 
-def test_default_keys_are_pax3_keys_of_seed_42():
-    from pax._src.core.rng import temporary_rng
-
-    with temporary_rng(42):  # a fresh thread starts from seed 42, as in PAX
-        assert np.asarray(pax.next_rng_key()).tolist() == PAX3_KEYS[42][0]
+def test_a_new_thread_starts_with_pax3_keys_of_seed_42():
+    keys = []
+    thread = threading.Thread(target=lambda: keys.append(pax.next_rng_key().tolist()))
+    thread.start()
+    thread.join()
+    assert keys == [PAX3_KEYS[42][0]]
 
 
 def test_next_rng_key_inside_jit_leaks_no_tracer():
@@ -288,7 +292,6 @@ def test_float16_dynamic_loss_scale_training_loop(make_scale):
     y = jnp.sum(x, axis=1, keepdims=True)
     scales, losses = [], []
     for _ in range(5):
-        before = net
         net, optimizer, loss_scale, loss = mp_step(net, optimizer, loss_scale, x, y)
         assert loss_scale.loss_scale.dtype == jnp.float16
         scales.append(float(loss_scale.loss_scale))
@@ -368,6 +371,6 @@ def test_rng_seq_accepts_int_seeds_and_keys(seed):
 def test_save_into_a_missing_folder_names_the_folder(tmp_path):
     missing = tmp_path / "no_such_folder"
     net = pax.Linear(1, 1)
-    with pytest.raises(FileNotFoundError, match=f"folder '{missing}' does not exist"):
+    with pytest.raises(FileNotFoundError, match=re.escape(f"folder '{missing}' does not exist")):
         pax.save(str(missing / "ckpt.safetensors"), net)
     assert not missing.exists()

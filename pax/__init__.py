@@ -10,6 +10,7 @@ from pax import random as random
 from pax import sharding as sharding
 from pax import util as util
 from pax import utils as utils
+from pax._src import pax3_pickles as _pax3_pickles  # noqa: F401 (PAX 0.5 pickles load)
 from pax._src.core.mixed_precision import apply_mp_policy as apply_mp_policy
 from pax._src.core.mixed_precision import default_mp_policy as default_mp_policy
 from pax._src.core.mixed_precision import unwrap_mp_policy as unwrap_mp_policy

@@ -256,7 +256,8 @@ def test_replicate_and_reduce_back():
         with pytest.raises(ValueError, match="already replicated"):
             with fc.vars().replicate():
                 pass
-    np.testing.assert_allclose(fc.weight, weight)
+    # reduced back by a mean over the n copies: equal up to float32 rounding
+    np.testing.assert_allclose(fc.weight, weight, rtol=1e-6)
     after_split = gen.key.value
     assert after_split.shape == (2,)
     assert n == 8  # conftest forces 8 host devices

@@ -38,6 +38,12 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"pax.save: {path!r} is a directory; give a file path.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"pax.save: the folder {folder!r} does not exist, so {path!r} cannot be "
+            f"written; create it first, e.g. os.makedirs({folder!r}, exist_ok=True)."
+        )
     tmp = temporary_path(path)
     # O_EXCL: never write into someone else's file; mode 0o666 minus the umask, as open()
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -53,7 +59,7 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+    _fsync_folder(folder)
 
 
 def _fsync_folder(folder: str) -> None:

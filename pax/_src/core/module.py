@@ -39,6 +39,8 @@ T = TypeVar("T", bound="Module")
 
 _DEFAULT_STATICS = {"_name": None, "_training": True}
 _DEFAULT_LAYOUT = Layout({"_name": STATIC, "_training": STATIC}, _DEFAULT_STATICS)
+# entries of a PAX 0.5 module's __dict__ that pax does not keep (its pytree bookkeeping)
+_PAX3_INTERNALS = frozenset({"_pytree_attributes", "_mixed_pytree_attributes"})
 
 
 # classes whose class attributes passed `_check_class_attributes` (at first construction)
@@ -391,6 +393,27 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             return module_and_value(self)(*args)
         return module_and_value(self)(args)
 
+    # -- pickling --------------------------------------------------------------------
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """``pickle`` fills a new module's ``__dict__``. A module pickled by PAX 0.5 (whose
+        ``__dict__`` lists ``_pytree_attributes`` and has no pax layout) is rebuilt by
+        setting its attributes as ``__init__`` would, after the converter that
+        ``pax/_src/pax3_pickles.py`` installs has mapped PAX's fields to pax's."""
+        d = self.__dict__
+        if LAYOUT_KEY in state or "_pytree_attributes" not in state:
+            d.update(state)
+            return
+        if _PAX3_STATE_CONVERTER is not None:
+            state = _PAX3_STATE_CONVERTER(type(self), state)
+        state = {name: value for name, value in state.items() if name not in _PAX3_INTERNALS}
+        d[MUTABLE_KEY] = True
+        try:
+            for name, value in state.items():
+                setattr(self, name, value)
+            refresh_layout(self)
+        finally:
+            del d[MUTABLE_KEY]
+
     # -- state dicts ------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
         """Nested dict of the array leaves: modules become dicts, others ``None``.
@@ -580,6 +603,17 @@ def _class_with_methods(cls: type, methods: Dict[str, Callable]) -> type:
         # keep the methods alive, so that their ids in the key stay theirs
         _METHOD_CLASSES[key] = new_cls
     return new_cls
+
+
+# How a PAX 0.5 module's pickled fields become pax's (`Module.__setstate__`): installed by
+# pax/_src/pax3_pickles.py, which knows PAX's classes; the core does not.
+_PAX3_STATE_CONVERTER: Optional[Callable[[type, Dict[str, Any]], Dict[str, Any]]] = None
+
+
+def set_pax3_state_converter(converter: Callable[[type, Dict[str, Any]], Dict[str, Any]]) -> None:
+    """Install the function that maps a PAX 0.5 module's pickled fields to pax's."""
+    global _PAX3_STATE_CONVERTER
+    _PAX3_STATE_CONVERTER = converter
 
 
 # `Module.vars()` is provided by the Objax layer (pax/_src/objax/module_vars.py), which

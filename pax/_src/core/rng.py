@@ -2,6 +2,12 @@
 
 Layers take an explicit ``rng_key``; these functions are the fallback when none is
 given. Each thread has its own generator, seeded with 42 until ``seed_rng_key``.
+
+The keys follow PAX 0.5 exactly: a Python ``random.Random(seed)`` draws an integer
+in ``[1, 999999999]`` and ``jax.random.PRNGKey`` turns it into the key, so a
+same-seed run reproduces a PAX run's initial weights and data order. Drawing is plain
+Python (no JAX operation, no array kept in thread-local state): cheap, and safe to
+call while JAX traces a function (the key is then a constant of the trace).
 """
 
 import contextlib
@@ -37,9 +43,19 @@ def seed_rng_key(seed: int) -> None:
     _STATE.rng = random.Random(int(seed))  # numpy integers too
 
 
+# PAX 0.5 drew each key's seed from [1, _MAX_KEY_SEED]
+_MAX_KEY_SEED = 999_999_999
+
+
 def next_rng_key() -> jax.Array:
-    """A fresh ``jax.random.PRNGKey`` from this thread's generator."""
-    return jax.random.PRNGKey(_STATE.rng.randint(1, 2**31 - 1))
+    """A fresh ``jax.random.PRNGKey`` from this thread's generator (PAX 0.5's keys).
+
+    >>> import pax
+    >>> pax.seed_rng_key(42)
+    >>> pax.next_rng_key().tolist()  # the key PAX 0.5 gives for seed 42
+    [0, 686579304]
+    """
+    return jax.random.PRNGKey(_STATE.rng.randint(1, _MAX_KEY_SEED))
 
 
 # -- hooks for pax's own code: watching, swapping and restoring the generator ------------

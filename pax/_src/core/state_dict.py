@@ -1,6 +1,5 @@
 """Saving a module's arrays to a nested dict and loading them back."""
 
-import functools
 from typing import Any, Dict, TypeVar
 
 import jax
@@ -8,7 +7,7 @@ import numpy as np
 
 from .layout import LAYOUT_KEY, plain_dict
 from .module import Module, module_from_dict
-from .node import ARRAY_TYPES, PaxNode, is_node
+from .node import ARRAY_TYPES, EmptyNode, PaxNode, is_node
 
 T = TypeVar("T", bound=Module)
 
@@ -33,7 +32,7 @@ def module_to_state_dict(module: Module) -> Dict[str, Any]:
     }
 
 
-def _load_leaf(path: str, current: Any, saved: Any) -> Any:
+def _load_leaf(path: str, current: Any, trainable: Any, saved: Any) -> Any:
     if isinstance(current, Module):
         if not isinstance(saved, dict):
             raise ValueError(f"state_dict entry `{path}` should be a dict for a module.")
@@ -41,11 +40,14 @@ def _load_leaf(path: str, current: Any, saved: Any) -> Any:
     if isinstance(current, ARRAY_TYPES):
         if isinstance(saved, np.generic):  # e.g. np.float32(1.5) for a 0-d array leaf
             saved = np.asarray(saved)
-        if not hasattr(saved, "shape") or tuple(saved.shape) != tuple(current.shape):
+        if not isinstance(saved, ARRAY_TYPES):
             raise ValueError(
-                f"state_dict entry `{path}` has shape "
-                f"{getattr(saved, 'shape', type(saved).__name__)}, the module expects "
-                f"{tuple(current.shape)}."
+                f"state_dict entry `{path}` should be an array, got {type(saved).__name__}."
+            )
+        if tuple(saved.shape) != tuple(current.shape) and not isinstance(trainable, EmptyNode):
+            raise ValueError(
+                f"state_dict entry `{path}` has shape {tuple(saved.shape)}, the module "
+                f"expects {tuple(current.shape)} (a trainable parameter keeps its shape)."
             )
         return saved
     if isinstance(current, PaxNode) and saved is not None:
@@ -56,10 +58,53 @@ def _load_leaf(path: str, current: Any, saved: Any) -> Any:
     return current
 
 
+def _first_difference(current: Any, saved: Any, path: str) -> str | None:
+    """Where the containers (lists, tuples, dicts) of ``saved`` first differ from the
+    module's attribute ``current``, said in words; ``None`` where they agree (leaves and
+    modules are checked when they are loaded)."""
+    if isinstance(current, (list, tuple)) and not is_node(current):
+        kind = type(current).__name__
+        if not isinstance(saved, (list, tuple)) or isinstance(saved, list) != isinstance(
+            current, list
+        ):
+            return f"`{path}` is a {kind} in the module, a {type(saved).__name__} in the state_dict"
+        if len(saved) != len(current):
+            return (
+                f"`{path}` has {len(current)} entries in the module, {len(saved)} in the state_dict"
+            )
+        for i, (c, s) in enumerate(zip(current, saved)):
+            found = _first_difference(c, s, f"{path}[{i}]")
+            if found:
+                return found
+    elif isinstance(current, dict):
+        if not isinstance(saved, dict):
+            return f"`{path}` is a dict in the module, a {type(saved).__name__} in the state_dict"
+        if set(current) != set(saved):
+            missing = sorted(map(repr, set(current) - set(saved)))
+            extra = sorted(map(repr, set(saved) - set(current)))
+            return f"`{path}` misses keys {missing} and has unexpected keys {extra}"
+        for key in current:
+            found = _first_difference(current[key], saved[key], f"{path}[{key!r}]")
+            if found:
+                return found
+    return None
+
+
 def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -> T:
-    """A copy of ``module`` with arrays from ``state`` (see ``Module.state_dict``)."""
+    """A copy of ``module`` with arrays from ``state`` (see ``Module.state_dict``).
+
+    A trainable parameter must keep its shape; a non-trainable array (a buffer, such as
+    a statistic or a log whose shape depends on the data) takes the saved array's shape,
+    as in PAX 0.5. The structure (attributes, list lengths, dict keys) must match: the
+    error names the first path where it does not.
+    """
     d = module.__dict__
     layout = d[LAYOUT_KEY]
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"state_dict entry `{prefix or '<root>'}` should be a dict for "
+            f"{type(module).__qualname__}, got {type(state).__name__}."
+        )
     expected = set(layout.children)
     missing = expected - set(state)
     extra = set(state) - expected
@@ -68,13 +113,26 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
             f"state_dict does not match {type(module).__qualname__} at "
             f"`{prefix or '<root>'}`: missing {sorted(missing)}, unexpected {sorted(extra)}."
         )
+    params = module.parameters()  # EmptyNode where a leaf is not trainable
+    # a `parameters()` overridden to return something else: every leaf counts as trainable
+    trainable = params.__dict__ if type(params) is type(module) else d
     new_d = plain_dict(module)
     for name in layout.children:
         path = f"{prefix}.{name}"
         current, saved = d[name], state[name]
+        difference = _first_difference(current, saved, path)
+        if difference:
+            raise ValueError(
+                f"state_dict does not match the structure of the module: {difference}. "
+                f"Load a state_dict saved from a module built the same way."
+            )
+
+        def load(key_path: Any, c: Any, t: Any, s: Any, path: str = path) -> Any:
+            return _load_leaf(path + jax.tree_util.keystr(key_path), c, t, s)
+
         try:
-            new_d[name] = jax.tree_util.tree_map(
-                functools.partial(_load_leaf, path), current, saved, is_leaf=is_node
+            new_d[name] = jax.tree_util.tree_map_with_path(
+                load, current, trainable[name], saved, is_leaf=is_node
             )
         except (TypeError, ValueError) as err:
             if "state_dict" in str(err):

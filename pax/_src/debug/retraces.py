@@ -98,6 +98,11 @@ def explain_retraces(fn: F) -> F:
     `step` is traced again (trace 2); changed since the previous trace:
       x: float32[8,3] -> float32[16,3]
     """
+    if not callable(fn):
+        raise TypeError(
+            f"explain_retraces wraps a function, got {fn!r} ({type(fn).__name__}); use "
+            f"it as jax.jit(pax.debug.explain_retraces(step))."
+        )
     name_of = _argument_names(fn)
     label = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     state: Dict[str, Any] = {"previous": None, "failed": False, "count": 0}

@@ -22,7 +22,7 @@ from ..core.rng import next_rng_key
 from .initializers import Initializer, truncated_normal, zeros
 from .padding import ConvPadding, normalize_padding
 from .param_dtype import check_param_dtype, with_param_dtype
-from .validation import positive_ints
+from .validation import is_integer, positive_ints
 
 IntOrInts = Union[int, Sequence[int]]
 PaddingArg = Union[str, ConvPadding, int, Tuple[int, int], Sequence[Tuple[int, int]]]
@@ -39,13 +39,9 @@ _LAYOUTS = {
 _OTHER_FORMAT = {"NWC": "NCW", "NCW": "NWC", "NHWC": "NCHW", "NCHW": "NHWC"}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _replicate(layer: str, arg: str, value: Any, ndim: int) -> Tuple[int, ...]:
     """An int, or a sequence of 1 or ``ndim`` ints, as a tuple of ``ndim`` positive ints."""
-    if _is_int(value):
+    if is_integer(value):
         values: Tuple[Any, ...] = (value,) * ndim
     elif isinstance(value, (list, tuple)) and len(value) in (1, ndim):
         values = tuple(value) * (ndim // len(value))
@@ -63,13 +59,13 @@ def _normalize_conv_padding(layer: str, padding: Any, ndim: int) -> Padding:
             return str(normalize_padding(padding))
         except ValueError as err:
             raise ValueError(f"{layer}: {err}") from None
-    if _is_int(padding):
+    if is_integer(padding):
         if padding < 0:
             raise ValueError(f"{layer}: an int `padding` must be >= 0, got {padding!r}.")
         return ((int(padding), int(padding)),) * ndim
 
     def is_pair(p: Any) -> bool:
-        return isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(v) for v in p)
+        return isinstance(p, (list, tuple)) and len(p) == 2 and all(is_integer(v) for v in p)
 
     if is_pair(padding):  # one (low, high) pair for every spatial dimension
         pairs: Tuple[Any, ...] = (padding,) * ndim

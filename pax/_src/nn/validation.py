@@ -6,18 +6,29 @@ from typing import Any
 import numpy as np
 
 
+def is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer of any integer type (``int``, ``np.int64``, a 0-d
+    integer array: what ``operator.index`` takes), other than a bool.
+
+    >>> import numpy as np
+    >>> is_integer(np.int64(3)), is_integer(True), is_integer(3.0)
+    (True, False, False)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _positive_int(layer: str, arg: str, value: Any) -> int:
     """``value`` as a Python ``int`` if it is a positive integer of any integer type
     (``int``, ``np.int64``, a 0-d integer array: whatever ``operator.index`` takes)
     other than a bool; ``ValueError`` otherwise."""
-    if not isinstance(value, (bool, np.bool_)):
-        try:
-            number = operator.index(value)
-        except TypeError:
-            pass
-        else:
-            if number > 0:
-                return number
+    if is_integer(value) and operator.index(value) > 0:
+        return operator.index(value)
     raise ValueError(f"{layer}: `{arg}` must be a positive int, got {value!r}.")
 
 

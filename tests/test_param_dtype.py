@@ -340,11 +340,14 @@ def test_param_dtype_is_validated(name, make):
         make(param_dtype=jnp.int32)
     with pytest.raises(ValueError, match="must be a floating or complex dtype .*got bool"):
         make(param_dtype=bool)
-    with pytest.raises(TypeError, match=rf"{name}: `param_dtype` must be a dtype"):
-        make(param_dtype="not a dtype")
+    for not_a_dtype in ("not a dtype", None, jax.lax.Precision.HIGHEST):
+        with pytest.raises(
+            TypeError, match=rf"{name}: `param_dtype` must be a floating or complex"
+        ):
+            make(param_dtype=not_a_dtype)
     for wide in (jnp.float64, jnp.complex128):
         with pytest.raises(
-            ValueError, match=rf"{name}: `param_dtype=\w+` needs 64-bit .*jax_enable_x64"
+            ValueError, match=rf"{name}: `param_dtype=\w+` needs JAX's 64-bit types.*jax_enable_x64"
         ):
             make(param_dtype=wide)
 

@@ -25,26 +25,26 @@ def check_param_dtype(layer: str, param_dtype: Any) -> np.dtype:
     >>> check_param_dtype("Linear", jnp.int32)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Linear: `param_dtype` must be a floating or complex dtype (...), got int32.
+    ValueError: Linear: `param_dtype` must be a floating or complex dtype ..., got int32.
     """
-    try:
-        dtype = jnp.dtype(param_dtype)
-    except TypeError:
-        raise TypeError(
-            f"{layer}: `param_dtype` must be a dtype such as jnp.float32 or "
-            f"jnp.complex64, got {param_dtype!r}."
-        ) from None
+    expected = "a floating or complex dtype (jnp.float32, jnp.bfloat16, jnp.complex64, ...)"
+    dtype = None
+    if param_dtype is not None:  # jnp.dtype(None) would be float64
+        try:
+            dtype = jnp.dtype(param_dtype)
+        except TypeError:
+            pass
+    if dtype is None:
+        raise TypeError(f"{layer}: `param_dtype` must be {expected}, got {param_dtype!r}.")
     if not jnp.issubdtype(dtype, jnp.inexact):
-        raise ValueError(
-            f"{layer}: `param_dtype` must be a floating or complex dtype (float32, float64, "
-            f"bfloat16, float16, complex64, complex128), got {dtype.name}."
-        )
+        raise ValueError(f"{layer}: `param_dtype` must be {expected}, got {dtype.name}.")
     if jax.dtypes.canonicalize_dtype(dtype) != dtype:
         raise ValueError(
-            f"{layer}: `param_dtype={dtype.name}` needs 64-bit mode, or JAX would "
-            f"silently make the parameters {jax.dtypes.canonicalize_dtype(dtype).name}. "
-            f"Enable it with `jax.config.update('jax_enable_x64', True)` at startup (or "
-            f"`with jax.enable_x64(True):`)."
+            f"{layer}: `param_dtype={dtype.name}` needs JAX's 64-bit types, which are off by "
+            f"default (JAX would silently make the parameters "
+            f"{jax.dtypes.canonicalize_dtype(dtype).name}): turn them on with "
+            f"`jax.config.update('jax_enable_x64', True)` at start-up (or run the code "
+            f"inside `with jax.enable_x64(True):`)."
         )
     return dtype
 

@@ -55,10 +55,11 @@ class Linear(Module):
     ):
         super().__init__(name=name)
         in_dim, out_dim = positive_ints("Linear", in_dim=in_dim, out_dim=out_dim)
-        self.param_dtype: np.dtype = check_param_dtype("Linear", param_dtype)
+        dtype = check_param_dtype("Linear", param_dtype)
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.with_bias = with_bias
+        self.param_dtype: np.dtype = dtype
         rng_key = next_rng_key() if rng_key is None else rng_key
         w_init = w_init or truncated_normal(stddev=1.0 / in_dim**0.5)
         b_init = b_init or zeros

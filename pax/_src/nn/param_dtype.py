@@ -41,10 +41,10 @@ def check_param_dtype(layer: str, param_dtype: Any) -> np.dtype:
     if jax.dtypes.canonicalize_dtype(dtype) != dtype:
         raise ValueError(
             f"{layer}: `param_dtype={dtype.name}` needs JAX's 64-bit types, which are off by "
-            f"default (JAX would silently make the parameters "
-            f"{jax.dtypes.canonicalize_dtype(dtype).name}): turn them on with "
-            f"`jax.config.update('jax_enable_x64', True)` at start-up (or run the code "
-            f"inside `with jax.enable_x64(True):`)."
+            f"default: turn them on with `jax.config.update('jax_enable_x64', True)` at "
+            f"start-up (or run the code inside `with jax.enable_x64(True):`); without them "
+            f"JAX would silently make the parameters "
+            f"{jax.dtypes.canonicalize_dtype(dtype).name}."
         )
     return dtype
 

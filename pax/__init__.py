@@ -1,6 +1,7 @@
 """pax: neural-network modules for JAX in which a model is an ordinary pytree."""
 
 from pax import debug as debug
+from pax import errors as errors
 from pax import experimental as experimental
 from pax import functional as functional
 from pax import nets as nets
@@ -142,6 +143,7 @@ __all__ = [
     "dropout",
     "enable_eval_mode",
     "enable_train_mode",
+    "errors",
     "eval_shape",
     "experimental",
     "freeze_parameters",

@@ -25,11 +25,6 @@ class _PaxState(threading.local):
 STATE = _PaxState()
 
 
-def inside_pure() -> bool:
-    """True while a ``pax.pure`` function runs in this thread."""
-    return bool(STATE.pure_frames)
-
-
 def mutable_module_ids() -> FrozenSet[int]:
     """The ids of every module that is mutable in this thread right now."""
     return frozenset(id(m) for frame in STATE.pure_frames for m in frame)

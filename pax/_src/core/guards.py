@@ -4,6 +4,8 @@ from typing import Any, Callable, Dict, cast
 
 import jax
 
+from .errors import SharedNodeError
+
 MSG_IMMUTABLE = (
     "Cannot set attribute `{name}` of {module}: pax modules are immutable outside "
     "`pax.pure`.\n"
@@ -120,7 +122,7 @@ def assert_no_sharing(root: Any) -> None:
             if isinstance(value, Module):
                 where = _path_str(full)
                 if id(value) in seen_modules:
-                    raise ValueError(
+                    raise SharedNodeError(
                         MSG_SHARED_MODULE.format(
                             module=value._short_repr(),
                             root=root._short_repr(),
@@ -133,7 +135,7 @@ def assert_no_sharing(root: Any) -> None:
             elif hasattr(value, "shape") and hasattr(value, "dtype"):
                 where = _path_str(full)
                 if id(value) in seen_arrays:
-                    raise ValueError(
+                    raise SharedNodeError(
                         MSG_SHARED_ARRAY.format(
                             root=root._short_repr(),
                             first=seen_arrays[id(value)],

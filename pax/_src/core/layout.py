@@ -16,26 +16,24 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import jax
 import numpy as np
 
+from .errors import HiddenNodeError
 from .node import NODE_TYPES, PaxNode, StaticLeaf, is_node, static_equal, static_hash
 
 STATIC, CHILD, MIXED = 0, 1, 2
 
 # Keys of ``__dict__`` that belong to pax itself and are neither children nor static data.
 LAYOUT_KEY = "_pax_layout"
-MUTABLE_KEY = "_pax_mutable"
 # Per-instance caches (e.g. the Objax variable views of raw-array attributes);
 # they belong to one object and are never copied.
 CACHE_KEY = "_pax_cache"
-INTERNAL_KEYS = frozenset({LAYOUT_KEY, MUTABLE_KEY, CACHE_KEY})
-_PER_INSTANCE_KEYS = (MUTABLE_KEY, CACHE_KEY)
+INTERNAL_KEYS = frozenset({LAYOUT_KEY, CACHE_KEY})
 
 
 def plain_dict(module: Any) -> Dict[str, Any]:
-    """A copy of ``module.__dict__`` without per-instance pax keys (mutability flag,
-    caches): the starting point of every derived module."""
+    """A copy of ``module.__dict__`` without its per-instance caches: the starting
+    point of every derived module."""
     d = dict(module.__dict__)
-    for key in _PER_INSTANCE_KEYS:
-        d.pop(key, None)
+    d.pop(CACHE_KEY, None)
     return d
 
 
@@ -286,7 +284,7 @@ def check_not_hiding_nodes(owner: Any, name: str, value: Any) -> None:
     if found is not None:
         what, what_short = _describe(found)
         holder = type(value).__name__
-        raise ValueError(
+        raise HiddenNodeError(
             MSG_HIDDEN_NODE.format(
                 owner=type(owner).__name__,
                 name=name,

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .context import STATE
+from .errors import LeakedTracerError
 
 Records = Dict[int, "weakref.ref[Any]"]
 
@@ -115,7 +116,7 @@ def check_no_leaked_tracers(out: Any, records: Records, func: Callable) -> None:
         return
     # the error path only: where the module holds it
     path = next(p for p, leaf in jax.tree_util.tree_flatten_with_path(out)[0] if leaf is dead)
-    raise ValueError(
+    raise LeakedTracerError(
         MSG_LEAKED_TRACER.format(
             func=getattr(func, "__qualname__", repr(func)),
             path=jax.tree_util.keystr(tuple(path)) or "<root>",

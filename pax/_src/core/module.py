@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Un
 import jax
 
 from .context import STATE
+from .errors import ImmutableModuleError, StructureMismatchError
 from .guards import (
     MSG_IMMUTABLE,
     MSG_IMMUTABLE_DEL,
@@ -24,15 +25,14 @@ from .layout import (
     INTERNAL_KEYS,
     LAYOUT_KEY,
     MIXED,
-    MUTABLE_KEY,
     STATIC,
     Layout,
     check_not_hiding_nodes,
     classify,
     plain_dict,
-    refresh_layout,
 )
 from .leaks import record_traced_value
+from .mutation import initialising, is_open, opened
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
 T = TypeVar("T", bound="Module")
@@ -61,19 +61,8 @@ class _ModuleMeta(type):
         module = cls.__new__(cls, *args, **kwargs)
         if not isinstance(module, cls):
             return module
-        d = module.__dict__
-        d[MUTABLE_KEY] = True
-        try:
+        with initialising(module):
             module.__init__(*args, **kwargs)
-            refresh_layout(module)
-        finally:
-            frames = STATE.pure_frames
-            if frames:
-                # created inside `pax.pure`: stays mutable until that call returns
-                frames[-1].append(module)
-            else:
-                d.pop(MUTABLE_KEY, None)
-        assert_no_sharing(module)
         return module
 
 
@@ -126,9 +115,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     # -- attribute protocol ---------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
+        if not is_open(self):
+            raise ImmutableModuleError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
         d = self.__dict__
-        if MUTABLE_KEY not in d:
-            raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
         if name in INTERNAL_KEYS or name == "__dict__":
             raise ValueError(f"`{name}` is reserved for pax internals.")
         bodies = STATE.scan_bodies
@@ -157,9 +146,11 @@ class Module(PaxNode, metaclass=_ModuleMeta):
             d[LAYOUT_KEY] = layout.with_field(name, kind, d)
 
     def __delattr__(self, name: str) -> None:
+        if not is_open(self):
+            raise ImmutableModuleError(
+                MSG_IMMUTABLE_DEL.format(name=name, module=self._short_repr())
+            )
         d = self.__dict__
-        if MUTABLE_KEY not in d:
-            raise ValueError(MSG_IMMUTABLE_DEL.format(name=name, module=self._short_repr()))
         if name not in d or name in INTERNAL_KEYS:
             raise AttributeError(name)
         del d[name]
@@ -275,14 +266,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     def _mutated_copy(self: T, attributes: Dict[str, Any]) -> T:
         module = self.copy()
-        d = module.__dict__
-        d[MUTABLE_KEY] = True
-        try:
+        with opened(module, refresh=False):
             for name, value in attributes.items():
                 setattr(module, name, value)
-        finally:
-            del d[MUTABLE_KEY]
-        assert_no_sharing(module)
         return module
 
     def replace_method(self: T, **methods: Callable) -> T:
@@ -399,20 +385,15 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         ``__dict__`` lists ``_pytree_attributes`` and has no pax layout) is rebuilt by
         setting its attributes as ``__init__`` would, after the converter that
         ``pax/_src/pax3_pickles.py`` installs has mapped PAX's fields to pax's."""
-        d = self.__dict__
         if LAYOUT_KEY in state or "_pytree_attributes" not in state:
-            d.update(state)
+            self.__dict__.update(state)
             return
         if _PAX3_STATE_CONVERTER is not None:
             state = _PAX3_STATE_CONVERTER(type(self), state)
         state = {name: value for name, value in state.items() if name not in _PAX3_INTERNALS}
-        d[MUTABLE_KEY] = True
-        try:
+        with opened(self, check_sharing=False):
             for name, value in state.items():
                 setattr(self, name, value)
-            refresh_layout(self)
-        finally:
-            del d[MUTABLE_KEY]
 
     # -- state dicts ------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
@@ -582,7 +563,7 @@ def merge(module: T, other: T) -> T:
     if a_def != b_def:
         from .structure import structure_diff
 
-        raise ValueError(
+        raise StructureMismatchError(
             "Cannot merge modules of different structures (a | b, update_parameters):\n"
             + structure_diff(module, other)
         )
@@ -698,10 +679,9 @@ class OpaqueModule(Module):
     _pax_opaque = True
 
     def __setattr__(self, name: str, value: Any) -> None:
-        d = self.__dict__
-        if MUTABLE_KEY not in d:
-            raise ValueError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
-        d[name] = value
+        if not is_open(self):
+            raise ImmutableModuleError(MSG_IMMUTABLE.format(name=name, module=self._short_repr()))
+        self.__dict__[name] = value
 
     def __eq__(self, other: object) -> bool:
         return self is other

@@ -3,12 +3,11 @@
 import contextlib
 from typing import Iterator, List, TypeVar
 
-from .context import STATE
 from .guards import assert_no_sharing
-from .layout import MUTABLE_KEY, refresh_layout
-from .leaks import check_no_leaked_tracers, start_recording, stop_recording
+from .leaks import check_no_leaked_tracers
 from .module import Module
-from .pure import collect_modules, detach_static_containers
+from .mutation import pure_frame
+from .pure import collect_modules
 
 T = TypeVar("T", bound=Module)
 
@@ -29,22 +28,9 @@ def mutable(module: T) -> Iterator[T]:
     if not isinstance(module, Module):
         raise TypeError(f"mutable expects a pax module, got {type(module).__name__}.")
     copy = module.copy()
-    frame: List[Module] = []
-    collect_modules(copy, frame)
-    for m in frame:
-        m.__dict__[MUTABLE_KEY] = True
-        detach_static_containers(m)
-    STATE.pure_frames.append(frame)
-    records = start_recording()
-    finished = False
-    try:
+    modules: List[Module] = []
+    collect_modules(copy, modules)
+    with pure_frame(modules) as frame:
         yield copy
-        finished = True
-    finally:
-        stop_recording(records, keep=finished)
-        STATE.pure_frames.pop()
-        for m in frame:
-            refresh_layout(m)
-            m.__dict__.pop(MUTABLE_KEY, None)
     assert_no_sharing(copy)
-    check_no_leaked_tracers(copy, records, mutable)
+    check_no_leaked_tracers(copy, frame.records, mutable)

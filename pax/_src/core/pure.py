@@ -1,17 +1,15 @@
 """``pax.pure``: the only place where modules may be mutated."""
 
-import copy
 import functools
 from types import MethodType
 from typing import Any, Callable, List, Tuple, TypeVar
 
 import jax
 
-from .context import STATE
 from .guards import assert_no_sharing
-from .layout import LAYOUT_KEY, MUTABLE_KEY, holds_mutable_container, refresh_layout
-from .leaks import check_no_leaked_tracers, start_recording, stop_recording
+from .leaks import check_no_leaked_tracers
 from .module import Module
+from .mutation import pure_frame
 
 O = TypeVar("O")
 
@@ -27,16 +25,6 @@ def collect_modules(tree: Any, out: List[Module]) -> None:
 def _copy(tree: Any) -> Any:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
-def detach_static_containers(module: Module) -> None:
-    """Give the copy its own static lists and dicts: they are shared by reference
-    with the caller's module (through the treedef), so ``m.sizes.append(4)`` inside
-    ``pure`` would otherwise change the caller's module too."""
-    d = module.__dict__
-    for name, value in d[LAYOUT_KEY].statics:
-        if isinstance(value, set) or holds_mutable_container(value):
-            d[name] = copy.deepcopy(value)
 
 
 def _split_callable(func: Callable, caller: str) -> Tuple[Callable, Tuple[Any, ...]]:
@@ -74,25 +62,11 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
         args, kwargs = _copy(((*leading, *args), kwargs))
         modules: List[Module] = []
         collect_modules((args, kwargs), modules)
-        for m in modules:
-            m.__dict__[MUTABLE_KEY] = True
-            detach_static_containers(m)
-        # the copies, then every module created while `fn` runs (see _ModuleMeta)
-        frame: List[Module] = list(modules)
-        STATE.pure_frames.append(frame)
-        records = start_recording()
-        returned = False
-        try:
+        # the copies, then every module created while `fn` runs (see mutation.py)
+        with pure_frame(modules) as frame:
             out = fn(*args, **kwargs)
-            returned = True
-        finally:
-            stop_recording(records, keep=returned)
-            STATE.pure_frames.pop()
-            for m in frame:
-                refresh_layout(m)
-                m.__dict__.pop(MUTABLE_KEY, None)
-        _check_returned_modules(out, frame)
-        check_no_leaked_tracers(out, records, fn)
+        _check_returned_modules(out, frame.modules)
+        check_no_leaked_tracers(out, frame.records, fn)
         return out
 
     return wrapper

@@ -5,6 +5,7 @@ from typing import Any, Dict, TypeVar
 import jax
 import numpy as np
 
+from .errors import StateDictMismatchError
 from .layout import LAYOUT_KEY, plain_dict
 from .module import Module, module_from_dict
 from .node import ARRAY_TYPES, EmptyNode, PaxNode, is_node
@@ -35,17 +36,19 @@ def module_to_state_dict(module: Module) -> Dict[str, Any]:
 def _load_leaf(path: str, current: Any, trainable: Any, saved: Any) -> Any:
     if isinstance(current, Module):
         if not isinstance(saved, dict):
-            raise ValueError(f"state_dict entry `{path}` should be a dict for a module.")
+            raise StateDictMismatchError(
+                f"state_dict entry `{path}` should be a dict for a module."
+            )
         return module_from_state_dict(current, saved, path)
     if isinstance(current, ARRAY_TYPES):
         if isinstance(saved, np.generic):  # e.g. np.float32(1.5) for a 0-d array leaf
             saved = np.asarray(saved)
         if not isinstance(saved, ARRAY_TYPES):
-            raise ValueError(
+            raise StateDictMismatchError(
                 f"state_dict entry `{path}` should be an array, got {type(saved).__name__}."
             )
         if tuple(saved.shape) != tuple(current.shape) and not isinstance(trainable, EmptyNode):
-            raise ValueError(
+            raise StateDictMismatchError(
                 f"state_dict entry `{path}` has shape {tuple(saved.shape)}, the module "
                 f"expects {tuple(current.shape)} (a trainable parameter keeps its shape)."
             )
@@ -101,7 +104,7 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
     d = module.__dict__
     layout = d[LAYOUT_KEY]
     if not isinstance(state, dict):
-        raise ValueError(
+        raise StateDictMismatchError(
             f"state_dict entry `{prefix or '<root>'}` should be a dict for "
             f"{type(module).__qualname__}, got {type(state).__name__}."
         )
@@ -109,7 +112,7 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
     missing = expected - set(state)
     extra = set(state) - expected
     if missing or extra:
-        raise ValueError(
+        raise StateDictMismatchError(
             f"state_dict does not match {type(module).__qualname__} at "
             f"`{prefix or '<root>'}`: missing {sorted(missing)}, unexpected {sorted(extra)}."
         )
@@ -122,7 +125,7 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
         current, saved = d[name], state[name]
         difference = _first_difference(current, saved, path)
         if difference:
-            raise ValueError(
+            raise StateDictMismatchError(
                 f"state_dict does not match the structure of the module: {difference}. "
                 f"Load a state_dict saved from a module built the same way."
             )
@@ -134,10 +137,10 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
             new_d[name] = jax.tree_util.tree_map_with_path(
                 load, current, trainable[name], saved, is_leaf=is_node
             )
+        except StateDictMismatchError:
+            raise
         except (TypeError, ValueError) as err:
-            if "state_dict" in str(err):
-                raise
-            raise ValueError(
+            raise StateDictMismatchError(
                 f"state_dict entry `{path}` does not match the module's structure: {err}"
             ) from None
     return module_from_dict(type(module), new_d)

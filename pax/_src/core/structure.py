@@ -5,6 +5,7 @@ from typing import Any, List, cast
 
 import jax
 
+from .errors import StructureMismatchError
 from .layout import LAYOUT_KEY
 from .module import Module
 from .node import EmptyNode
@@ -61,6 +62,6 @@ def assert_structure_equal(tree_a: Any, tree_b: Any) -> bool:
     # cast: jaxlib's PyTreeDef has no type stubs
     if cast(Any, jax.tree_util.tree_structure(tree_a)) == jax.tree_util.tree_structure(tree_b):
         return True
-    raise ValueError(
+    raise StructureMismatchError(
         "The two pytrees have different structures:\n" + structure_diff(tree_a, tree_b)
     )

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
-from ..core.layout import MUTABLE_KEY
 from ..core.module import Module
+from ..core.mutation import is_open
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
 from .initializers import Initializer
@@ -257,7 +257,7 @@ class MaskedLayer(Module):
             return self.kernel, self.bias
         layer = type(self).__name__
         sizes = self._sizes(jnp.shape(x))
-        if MUTABLE_KEY not in self.__dict__:  # outside pax.pure: nowhere to keep them
+        if not is_open(self):  # outside pax.pure: nowhere to keep them
             missing = self._missing_sizes()
             raise ValueError(
                 MSG_FIRST_CALL_NOT_PURE.format(

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import jax
 
-from ..core.layout import MUTABLE_KEY
 from ..core.module import Module, with_statics
+from ..core.mutation import is_open
 from ..core.rng import next_rng_key
 from .sequential import Sequential
 from .stack_build import build_blocks, check_no_variables, stack_blocks
@@ -134,11 +134,9 @@ class Stack(Module):
         """Keep the blocks' new state. Inside ``pax.pure`` the Stack is mutable and
         takes the new blocks. Inside an Objax transform (``pax.Jit(stack)``) only the
         modules owning the stacked arrays are, and they are updated in place."""
-        if MUTABLE_KEY not in self.__dict__:
+        if not is_open(self):
             plan: List[Tuple[Module, str, Any]] = []
-            if plan_in_place(self.blocks, new_blocks, plan) and all(
-                MUTABLE_KEY in m.__dict__ for m, _, _ in plan
-            ):
+            if plan_in_place(self.blocks, new_blocks, plan) and all(is_open(m) for m, _, _ in plan):
                 for module, attr, value in plan:
                     setattr(module, attr, value)
                 return

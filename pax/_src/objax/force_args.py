@@ -2,8 +2,8 @@
 
 from typing import Any, Dict, List
 
-from ..core.layout import MUTABLE_KEY
 from ..core.module import Module
+from ..core.mutation import opened
 from .var_collection import VarCollection
 
 
@@ -93,11 +93,5 @@ def _all_modules(module: Any) -> List[Module]:
 
 
 def _set_in_place(module: Module, name: str, value: Any) -> None:
-    d = module.__dict__
-    was_mutable = MUTABLE_KEY in d
-    d[MUTABLE_KEY] = True
-    try:
+    with opened(module, refresh=False, check_sharing=False):
         setattr(module, name, value)
-    finally:
-        if not was_mutable:
-            del d[MUTABLE_KEY]

@@ -2,9 +2,9 @@
 
 from typing import Any, Iterable, Iterator, List, SupportsIndex
 
-from ..core.guards import assert_no_sharing
-from ..core.layout import LAYOUT_KEY, MUTABLE_KEY, plain_dict
+from ..core.layout import LAYOUT_KEY, plain_dict
 from ..core.module import Module, module_from_dict
+from ..core.mutation import opened
 
 
 # Module's __hash__ (by structure) replaces list's __hash__ = None on purpose
@@ -45,17 +45,12 @@ class ModuleList(Module, list):  # type: ignore[misc]
     def _store(self, items: List[Any]) -> None:
         d = self.__dict__
         before = (d["items"], d[LAYOUT_KEY])
-        was_mutable = MUTABLE_KEY in d
-        d[MUTABLE_KEY] = True
         try:
-            Module.__setattr__(self, "items", items)
-            assert_no_sharing(self)
+            with opened(self, refresh=False):
+                Module.__setattr__(self, "items", items)
         except BaseException:
             d["items"], d[LAYOUT_KEY] = before
             raise
-        finally:
-            if not was_mutable:
-                del d[MUTABLE_KEY]
 
     def _updated(self, op: Any, *args: Any) -> Any:
         items = list(self.items)

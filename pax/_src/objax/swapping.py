@@ -18,8 +18,9 @@ from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
 
 import jax
 
-from ..core.guards import MSG_IMMUTABLE
-from ..core.layout import CACHE_KEY, INTERNAL_KEYS, MUTABLE_KEY
+from ..core.errors import ImmutableModuleError
+from ..core.layout import CACHE_KEY, INTERNAL_KEYS
+from ..core.mutation import opened
 from ..core.node import is_node
 
 MSG_TRACER_LEAK = (
@@ -59,7 +60,9 @@ MSG_NOT_IN_VC = (
     "`{transform}(f, vc=model.vars())`, or update the module with `pax.pure`."
 )
 
-_IMMUTABLE_PREFIX = MSG_IMMUTABLE.split("{name}")[0]
+
+class _ImmutableInTransformError(ImmutableModuleError):
+    """A module changed inside an Objax transform that does not own its variables."""
 
 
 class Frame:
@@ -74,8 +77,8 @@ class Frame:
         self.covered: Set[Tuple[int, str, Tuple[Any, ...]]] = {
             (id(s._owner), s._attr, s._path) for s in storages if is_view(s)
         }
-        # id(module) -> (module, snapshot of its __dict__, whether this frame made it mutable)
-        self.owners: Dict[int, Tuple[Any, Dict[str, Any], bool]] = {}
+        # id(module) -> (module, snapshot of its __dict__)
+        self.owners: Dict[int, Tuple[Any, Dict[str, Any]]] = {}
 
 
 class _Registry(threading.local):
@@ -153,32 +156,32 @@ def swapped(transform: str, storages: Sequence[Any], tensors: Sequence[Any]) -> 
     frame = Frame(transform, storages)
     originals = [s._get() for s in storages]
     _watch_owners(frame, storages)
+    owners = [module for module, _ in frame.owners.values()]
     REGISTRY.frames.append(frame)
     try:
-        for s, t in zip(storages, tensors):
-            s._set(t)
-        try:
-            yield frame
-        except ValueError as err:
-            _restore_owners(frame)
-            message = str(err)
-            if message.startswith(_IMMUTABLE_PREFIX) and MSG_NOT_IN_VC[:20] not in message:
-                raise ValueError(message + MSG_NOT_IN_VC.format(transform=transform)) from err
-            raise
-        except BaseException:
-            _restore_owners(frame)
-            raise
-        leak = _find_attribute_leak(frame)
-        if leak is not None:
-            _restore_owners(frame)
-            raise ValueError(MSG_ATTRIBUTE_LEAK.format(transform=transform, name=leak))
+        with opened(*owners, refresh=False, check_sharing=False):
+            for s, t in zip(storages, tensors):
+                s._set(t)
+            try:
+                yield frame
+            except ImmutableModuleError as err:
+                _restore_owners(frame)
+                if isinstance(err, _ImmutableInTransformError):
+                    raise  # an inner transform already said which one
+                raise _ImmutableInTransformError(
+                    f"{err}{MSG_NOT_IN_VC.format(transform=transform)}"
+                ) from err
+            except BaseException:
+                _restore_owners(frame)
+                raise
+            leak = _find_attribute_leak(frame)
+            if leak is not None:
+                _restore_owners(frame)
+                raise ValueError(MSG_ATTRIBUTE_LEAK.format(transform=transform, name=leak))
     finally:
         REGISTRY.frames.pop()
         for s, v in zip(storages, originals):
             s._set(v)
-        for module, _, marked in frame.owners.values():
-            if marked:
-                module.__dict__.pop(MUTABLE_KEY, None)
 
 
 def _watch_owners(frame: Frame, storages: Sequence[Any]) -> None:
@@ -187,17 +190,14 @@ def _watch_owners(frame: Frame, storages: Sequence[Any]) -> None:
         if is_view(s):
             modules.setdefault(id(s._owner), s._owner)
     for outer in REGISTRY.frames:
-        for key, (module, _, _) in outer.owners.items():
+        for key, (module, _) in outer.owners.items():
             modules.setdefault(key, module)
     for key, module in modules.items():
-        d = module.__dict__
-        marked = MUTABLE_KEY not in d
-        d[MUTABLE_KEY] = True
-        frame.owners[key] = (module, dict(d), marked)
+        frame.owners[key] = (module, dict(module.__dict__))
 
 
 def _restore_owners(frame: Frame) -> None:
-    for module, snapshot, _ in frame.owners.values():
+    for module, snapshot in frame.owners.values():
         d = module.__dict__
         cache = d.get(CACHE_KEY)
         d.clear()
@@ -224,7 +224,7 @@ def _changed_leaves(old: Any, new: Any) -> List[Tuple[Tuple[Any, ...], Any]]:
 def _find_attribute_leak(frame: Frame):
     """The name of an attribute of a watched module that now holds an uncovered tracer."""
     missing = object()
-    for key, (module, snapshot, _) in frame.owners.items():
+    for key, (module, snapshot) in frame.owners.items():
         d = module.__dict__
         for attr, value in d.items():
             if attr in INTERNAL_KEYS:

@@ -64,6 +64,7 @@ from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
 from pax._src.nn.stack import Stack as Stack
 from pax._src.objax import module_vars as _module_vars  # noqa: F401 (installs Module.vars())
+from pax._src.objax import stack_vars as _stack_vars  # noqa: F401 (installs Stack.vars())
 from pax._src.objax.force_args import ForceArgs as ForceArgs
 from pax._src.objax.function import Function as Function
 from pax._src.objax.grad import Grad as Grad

@@ -5,6 +5,7 @@ from typing import Any, Callable, Dict, cast
 import jax
 
 from .errors import SharedNodeError
+from .variable import is_reference as _is_reference
 
 MSG_IMMUTABLE = (
     "Cannot set attribute `{name}` of {module}: pax modules are immutable outside "
@@ -61,11 +62,6 @@ MSG_SHARED_ARRAY = (
 
 def _path_str(path) -> str:
     return jax.tree_util.keystr(tuple(path)) or "<root>"
-
-
-def _is_reference(x: Any) -> bool:
-    # e.g. a TrainRef: it aliases a variable stored elsewhere in the tree
-    return getattr(type(x), "_pax_is_reference", False)
 
 
 def _has_sharing(root: Any, module_type: type) -> bool:

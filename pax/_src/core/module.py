@@ -34,6 +34,8 @@ from .layout import (
 from .leaks import record_traced_value
 from .mutation import initialising, is_open, opened
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
+from .variable import is_variable
+from .vars_hooks import vars_provider
 
 T = TypeVar("T", bound="Module")
 
@@ -215,9 +217,10 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         (Linear).bias               3 (3,)
         +Total(2)                   9
         """
-        if _VARS_PROVIDER is None:
+        provider = vars_provider(type(self))
+        if provider is None:
             raise RuntimeError("vars() needs the Objax layer: `import pax` installs it.")
-        return _VARS_PROVIDER(self, scope)
+        return provider(self, scope)
 
     def __or__(self: T, other: T) -> T:
         """Merge: the leaves of ``other`` that are not ``EmptyNode`` win.
@@ -549,9 +552,9 @@ def _map_submodules(module: T, fn: Callable[[Module], Module]) -> T:
 
 
 def _is_merge_leaf(x: Any) -> bool:
-    # EmptyNode, and Objax-style variables (a StateVar in `module` faces an EmptyNode
-    # in `module.parameters()`); variables mark their class with `_pax_trainable`.
-    return is_empty(x) or hasattr(type(x), "_pax_trainable")
+    # EmptyNode, and variables (a StateVar in `module` faces an EmptyNode in
+    # `module.parameters()`)
+    return is_empty(x) or is_variable(x)
 
 
 def merge(module: T, other: T) -> T:
@@ -595,17 +598,6 @@ def set_pax3_state_converter(converter: Callable[[type, Dict[str, Any]], Dict[st
     """Install the function that maps a PAX 0.5 module's pickled fields to pax's."""
     global _PAX3_STATE_CONVERTER
     _PAX3_STATE_CONVERTER = converter
-
-
-# `Module.vars()` is provided by the Objax layer (pax/_src/objax/module_vars.py), which
-# registers it at import: the core does not import the layer built on top of it.
-_VARS_PROVIDER: Optional[Callable[[Any, str], Any]] = None
-
-
-def set_vars_provider(provider: Callable[[Any, str], Any]) -> None:
-    """Install the function behind ``Module.vars()`` (called by the Objax layer)."""
-    global _VARS_PROVIDER
-    _VARS_PROVIDER = provider
 
 
 def _flatten_opaque(module: Module):

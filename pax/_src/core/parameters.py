@@ -8,15 +8,11 @@ import jax
 from .layout import LAYOUT_KEY, Layout, is_data_leaf, plain_dict
 from .module import Module, merge, module_from_dict, with_statics
 from .node import EmptyNode, PaxNode, is_node
+from .variable import is_trainable, is_variable
 
 T = TypeVar("T", bound=Module)
 
 FROZEN_KEY = "_pax_frozen"
-
-
-def _is_trainable_var(x: Any) -> bool:
-    # Objax-style variables declare themselves trainable with this class flag.
-    return getattr(type(x), "_pax_trainable", False)
 
 
 def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
@@ -25,7 +21,7 @@ def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
     if isinstance(x, EmptyNode):
         return x
     if isinstance(x, PaxNode):  # a variable wrapper
-        return x if _is_trainable_var(x) else EmptyNode()
+        return x if is_trainable(x) else EmptyNode()
     if is_data_leaf(x):  # arrays, tracers, and jax.eval_shape's placeholders
         return x if keep_arrays else EmptyNode()
     return x  # a static value inside a mixed attribute
@@ -65,14 +61,9 @@ def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules:
     return module_from_dict(type(module), new_d)
 
 
-def _is_variable(x: Any) -> bool:
-    # Objax-style variables mark their class with `_pax_trainable` (True or False)
-    return hasattr(type(x), "_pax_trainable")
-
-
 def all_empty(module: T) -> T:
     """The module with every leaf replaced by ``EmptyNode`` (nothing trainable)."""
-    return jax.tree_util.tree_map(lambda _: EmptyNode(), module, is_leaf=_is_variable)
+    return jax.tree_util.tree_map(lambda _: EmptyNode(), module, is_leaf=is_variable)
 
 
 def parameters_method(*trainable_attributes: str, submodules: bool = True) -> Callable:

@@ -3,6 +3,7 @@
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 from ..core.module import Module
+from ..core.vars_hooks import name_inline
 from .lambda_module import Lambda
 
 S = TypeVar("S", bound="Sequential")
@@ -28,8 +29,6 @@ class Sequential(Module):
     """
 
     modules: tuple
-    # `vars()` names the layers `(Sequential)[0](Linear).weight`, as Objax does.
-    _pax_vars_inline = ("modules",)
 
     def __init__(self, *layers: Union[Module, Callable, Sequence], name: Optional[str] = None):
         super().__init__(name=name)
@@ -75,3 +74,7 @@ class Sequential(Module):
 
     def __repr__(self) -> str:
         return self._repr()
+
+
+# `vars()` names the layers `(Sequential)[0](Linear).weight`, as Objax does.
+name_inline(Sequential, "modules")

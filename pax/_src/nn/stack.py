@@ -5,7 +5,8 @@ compiled ``n`` times over; a ``Stack`` holds every leaf of its blocks in one arr
 with the blocks on the leading axis and runs them as one ``jax.lax.scan``, so the
 program holds the block once and compiles in a time that does not grow with ``n``.
 The parts: ``stack_build.py`` (construction), ``stack_scan.py`` (the call),
-``stack_vars.py`` (the Objax-style variables, per block).
+``pax/_src/objax/stack_vars.py`` (the Objax-style variables, per block: the Objax
+layer registers ``Stack.vars()``).
 """
 
 import operator
@@ -19,7 +20,6 @@ from ..core.rng import next_rng_key
 from .sequential import Sequential
 from .stack_build import build_blocks, check_no_variables, stack_blocks
 from .stack_scan import plan_in_place, run_blocks, updated_blocks
-from .stack_vars import per_block_vars
 from .validation import positive_ints
 
 
@@ -231,21 +231,6 @@ class Stack(Module):
             check_no_variables(block)
         stacked = stack_blocks(blocks)
         return cls(_Prestacked(stacked, training), len(blocks), name=name)  # type: ignore[arg-type]
-
-    # -- Objax-style variables ----------------------------------------------------
-    def vars(self, scope: str = "") -> Any:
-        """The variables of every block, named as in the equivalent Sequential:
-        ``(Stack)[i](Linear).weight`` reads and writes block ``i``'s slice.
-
-        >>> import pax
-        >>> print(pax.Stack(lambda k: pax.Linear(2, 2, rng_key=k), 2).vars())
-        (Stack)[0](Linear).weight        4 (2, 2)
-        (Stack)[0](Linear).bias          2 (2,)
-        (Stack)[1](Linear).weight        4 (2, 2)
-        (Stack)[1](Linear).bias          2 (2,)
-        +Total(4)                       12
-        """
-        return per_block_vars(self.blocks, self.n, f"{scope}({type(self).__name__})")
 
     # -- printing --------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ from ..core.module import Module
 from ..core.node import PaxNode, static_equal
 from ..core.rng import rng_position, temporary_rng
 from ..core.structure import structure_diff
+from ..core.variable import is_variable
 
 MSG_NOT_A_MODULE = (
     "pax.Stack: `make_block(rng_key)` must return one block, a pax.Module; it returned "
@@ -58,15 +59,10 @@ MSG_UNEQUAL_BLOCKS = (
 _PROBE_SEED = 0x5EED
 
 
-def _is_variable(x: Any) -> bool:
-    # Objax-style variables mark their class with `_pax_trainable`
-    return hasattr(type(x), "_pax_trainable")
-
-
 def check_no_variables(block: Module) -> None:
     """Raise ``TypeError`` if ``block`` holds Objax-style variables."""
-    for leaf in jax.tree_util.tree_leaves(block, is_leaf=_is_variable):
-        if _is_variable(leaf):
+    for leaf in jax.tree_util.tree_leaves(block, is_leaf=is_variable):
+        if is_variable(leaf):
             raise TypeError(MSG_OBJAX_VARIABLE.format(kind=type(leaf).__name__))
 
 

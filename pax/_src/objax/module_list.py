@@ -5,6 +5,7 @@ from typing import Any, Iterable, Iterator, List, SupportsIndex
 from ..core.layout import LAYOUT_KEY, plain_dict
 from ..core.module import Module, module_from_dict
 from ..core.mutation import opened
+from ..core.vars_hooks import name_inline
 
 
 # Module's __hash__ (by structure) replaces list's __hash__ = None on purpose
@@ -33,7 +34,6 @@ class ModuleList(Module, list):  # type: ignore[misc]
     that read list internals directly (none of the Python-level list API does).
     """
 
-    _pax_vars_inline = ("items",)
     items: List[Any]
 
     def __init__(self, iterable: Iterable[Any] = (), /):
@@ -153,3 +153,7 @@ class ModuleList(Module, list):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return self._repr({"len": len(self.items)})
+
+
+# `vars()` names the items `(ModuleList)[0](Linear).weight`, as Objax does.
+name_inline(ModuleList, "items")

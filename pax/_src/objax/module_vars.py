@@ -14,8 +14,9 @@ Objax: ``(MiniNet).f1(Linear).weight``. It finds
   pax cannot, because they are pytree children that ``pax.grad`` trains, and skipping
   them would silently freeze those weights in ``pax.Grad``/``pax.Jit``.
 
-A class may set ``_pax_vars_inline = ("attr", ...)`` to leave those attribute names out
-of the variable names: ``pax.Sequential`` names its layers ``(Sequential)[0]``.
+A class registered with ``name_inline(cls, "attr", ...)`` (``pax/_src/core/vars_hooks.py``)
+leaves those attribute names out of the variable names: ``pax.Sequential`` names its
+layers ``(Sequential)[0]``.
 
 Variable views
 --------------
@@ -34,38 +35,28 @@ views: call ``vars()`` on the module object your code actually calls.
 from typing import Any, Dict, Iterable, Optional, Set, Tuple, cast
 
 import jax
-from jax.tree_util import DictKey, GetAttrKey, SequenceKey
 
 from ..core.layout import CACHE_KEY, LAYOUT_KEY
-from ..core.module import set_vars_provider
+from ..core.module import Module
 from ..core.node import ARRAY_TYPES, PaxNode, is_node
+from ..core.vars_hooks import inline_attributes, register_vars_provider
 from .var_collection import VarCollection
-from .variables import BaseVar, StateVar, TrainVar, reduce_mean
+from .variables import BaseVar, StateVar, TrainVar, blank_variable, reduce_mean
+from .views import AttributeView, Path, read_attribute, write_attribute
 
 VIEWS_KEY = "objax_views"
 
-Path = Tuple[Any, ...]
 
-
-class _View:
-    """Storage protocol of a view of ``owner.__dict__[attr]`` (at ``path`` inside it)."""
+class _View(AttributeView):
+    """Storage protocol of a view of ``owner.<attr>`` (at ``path`` inside it)."""
 
     __slots__ = ()
-    _pax_is_view = True
-    # slots of the concrete view classes
-    _owner: Any
-    _attr: str
-    _path: Path
 
     def _get(self) -> Any:
-        value = _read_attr(self._owner, self._attr)
-        return _get_path(value, self._path) if self._path else value
+        return read_attribute(self._owner, self._attr, self._path)
 
     def _set(self, value: Any) -> None:
-        d = self._owner.__dict__
-        if self._path:
-            value = _replace_path(_read_attr(self._owner, self._attr), self._path, value)
-        d[self._attr] = value
+        write_attribute(self._owner, self._attr, self._path, value)
 
     def _default_name(self) -> Optional[str]:
         return f"({type(self._owner).__name__}).{self._attr}{jax.tree_util.keystr(self._path)}"
@@ -77,8 +68,8 @@ class TrainVarView(_View, TrainVar):
     __slots__ = ("_owner", "_attr", "_path")
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> TrainVar:
-        return cast(TrainVar, TrainVar._pax_unflatten(aux, children))
+    def _tree_unflatten(cls, aux: Any, children: Any) -> TrainVar:
+        return cast(TrainVar, TrainVar._tree_unflatten(aux, children))
 
 
 class StateVarView(_View, StateVar):
@@ -87,8 +78,8 @@ class StateVarView(_View, StateVar):
     __slots__ = ("_owner", "_attr", "_path")
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> StateVar:
-        return cast(StateVar, StateVar._pax_unflatten(aux, children))
+    def _tree_unflatten(cls, aux: Any, children: Any) -> StateVar:
+        return cast(StateVar, StateVar._tree_unflatten(aux, children))
 
 
 class FrozenVarView(StateVar):
@@ -108,11 +99,11 @@ class FrozenVarView(StateVar):
         return self._var._storage()
 
     def _default_name(self) -> Optional[str]:
-        return self._var._pax_name
+        return self._var._vc_name
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> StateVar:
-        return cast(StateVar, StateVar._pax_unflatten(aux, children))
+    def _tree_unflatten(cls, aux: Any, children: Any) -> StateVar:
+        return cast(StateVar, StateVar._tree_unflatten(aux, children))
 
 
 def _frozen_view_of(owner: Any, attr: str, path: Path, var: TrainVar) -> BaseVar:
@@ -121,65 +112,12 @@ def _frozen_view_of(owner: Any, attr: str, path: Path, var: TrainVar) -> BaseVar
     key = (attr, path, "frozen")
     view: Any = views.get(key)
     if view is None or view._var is not var:
-        view = object.__new__(FrozenVarView)
-        view._value = None
-        view._reduce = var._reduce
-        view._pax_name = None
-        view._var = var
-        views[key] = view
+        view = views[key] = blank_variable(FrozenVarView, None, var._reduce, _var=var)
     return cast(BaseVar, view)
 
 
-def _read_attr(owner: Any, attr: str) -> Any:
-    try:
-        return owner.__dict__[attr]
-    except KeyError:
-        raise ValueError(
-            f"The variable view of `({type(owner).__name__}).{attr}` is stale: the "
-            f"module no longer has that attribute. Call `vars()` again."
-        ) from None
-
-
-def _get_path(value: Any, path: Path) -> Any:
-    for key in path:
-        if isinstance(key, SequenceKey):
-            value = value[key.idx]
-        elif isinstance(key, DictKey):
-            value = value[key.key]
-        elif isinstance(key, GetAttrKey):
-            value = getattr(value, key.name)
-        else:
-            return _find_path(value, path)
-    return value
-
-
-def _find_path(value: Any, path: Path) -> Any:
-    for p, leaf in jax.tree_util.tree_flatten_with_path(value, is_leaf=is_node)[0]:
-        if tuple(p) == path:
-            return leaf
-    raise ValueError(f"No leaf at {jax.tree_util.keystr(path)} in {type(value).__name__}.")
-
-
-def _replace_path(value: Any, path: Path, new: Any) -> Any:
-    pairs, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_node)
-    leaves = [new if tuple(p) == path else x for p, x in pairs]
-    if not any(tuple(p) == path for p, _ in pairs):
-        raise ValueError(
-            f"Cannot assign the variable view: no leaf at {jax.tree_util.keystr(path)} "
-            f"any more. Call `vars()` again."
-        )
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
-def _new_view(cls: type, owner: Any, attr: str, path: Path) -> BaseVar:
-    view: Any = object.__new__(cls)
-    view._value = None
-    view._reduce = reduce_mean
-    view._pax_name = None
-    view._owner = owner
-    view._attr = attr
-    view._path = path
-    return view
+def _new_view(cls: type[BaseVar], owner: Any, attr: str, path: Path) -> BaseVar:
+    return blank_variable(cls, None, reduce_mean, _owner=owner, _attr=attr, _path=path)
 
 
 def module_cache(owner: Any, key: str) -> Dict[Any, Any]:
@@ -233,9 +171,9 @@ def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:
 def add_named(vc: VarCollection, name: str, var: BaseVar) -> None:
     # Remember a name for error messages: the first one found, or a longer version of
     # it (`(MiniNet).f1(Linear).weight` after `(Linear).weight`).
-    known = var._pax_name
+    known = var._vc_name
     if known is None or (name != known and name.endswith(known)):
-        var._pax_name = name
+        var._vc_name = name
     vc.update([(name, var)])
 
 
@@ -244,7 +182,7 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
     vc = VarCollection()
     prefix = f"{scope}({type(module).__name__})"
     d = module.__dict__
-    inline = getattr(type(module), "_pax_vars_inline", ())
+    inline = inline_attributes(type(module))
     trainable: Optional[Set[Tuple[str, Path]]] = None
     for attr in d[LAYOUT_KEY].children:
         base = prefix if attr in inline else f"{prefix}.{attr}"
@@ -269,4 +207,4 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
 
 
 # `Module.vars()` (the core calls it through this hook and never imports this layer)
-set_vars_provider(module_vars)
+register_vars_provider(Module, module_vars)

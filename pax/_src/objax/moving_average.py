@@ -24,7 +24,16 @@ import jax.numpy as jnp
 from ..core.module import Module
 from .module_list import ModuleList
 from .var_collection import VarCollection
-from .variables import BaseState, BaseVar, RandomState, StateVar, TrainRef, TrainVar, reduce_first
+from .variables import (
+    BaseState,
+    BaseVar,
+    RandomState,
+    StateVar,
+    TrainRef,
+    TrainVar,
+    blank_variable,
+    reduce_first,
+)
 
 O = TypeVar("O")
 
@@ -36,7 +45,7 @@ class StateRef(BaseState):
     ``StateVar``."""
 
     __slots__ = ("ref",)
-    _pax_is_reference = True
+    is_reference = True
 
     def __init__(self, ref: BaseVar):
         super().__init__(None)
@@ -59,20 +68,15 @@ class StateRef(BaseState):
         return self.ref.reduce(tensors)
 
     def _default_name(self) -> Optional[str]:
-        name = self.ref._pax_name or self.ref._default_name()
+        name = self.ref._vc_name or self.ref._default_name()
         return f"ref to {name}" if name else None
 
-    def _pax_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
+    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
         return (self.ref._get(),), self.ref._reduce
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> "StateRef":
-        ref = object.__new__(cls)
-        ref._value = None
-        ref._reduce = None
-        ref._pax_name = None
-        ref.ref = StateVar._pax_unflatten(aux, children)
-        return ref
+    def _tree_unflatten(cls, aux: Any, children: Any) -> "StateRef":
+        return blank_variable(cls, None, None, ref=StateVar._tree_unflatten(aux, children))
 
 
 def _averaged(vc: VarCollection) -> List[BaseVar]:

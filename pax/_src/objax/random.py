@@ -79,7 +79,7 @@ def default_generator() -> Generator:
         with _DEFAULT_LOCK:
             if _DEFAULT is None:
                 generator = Generator(0)
-                generator.key._pax_name = "pax.random.DEFAULT_GENERATOR.key"
+                generator.key._vc_name = "pax.random.DEFAULT_GENERATOR.key"
                 _DEFAULT = generator
     return _DEFAULT
 

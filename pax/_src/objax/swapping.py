@@ -22,6 +22,7 @@ from ..core.errors import ImmutableModuleError
 from ..core.layout import CACHE_KEY, INTERNAL_KEYS
 from ..core.mutation import opened
 from ..core.node import is_node
+from .views import is_view
 
 MSG_TRACER_LEAK = (
     "Cannot write a traced value into {name}: the variable holds a concrete array "
@@ -90,11 +91,6 @@ class _Registry(threading.local):
 
 
 REGISTRY = _Registry()
-
-
-def is_view(storage: Any) -> bool:
-    """True for the variable view of a raw-array attribute of a module."""
-    return getattr(type(storage), "_pax_is_view", False)
 
 
 def has_tracer(value: Any) -> bool:
@@ -243,8 +239,8 @@ def _find_attribute_leak(frame: Frame):
 def _attribute_name(module: Any, attr: str, path: Tuple[Any, ...]) -> str:
     views = module.__dict__.get(CACHE_KEY, {}).get("objax_views", {})
     view = views.get((attr, path))
-    if view is not None and view._pax_name:
-        return view._pax_name
+    if view is not None and view._vc_name:
+        return view._vc_name
     return f"({type(module).__name__}).{attr}{jax.tree_util.keystr(path)}"
 
 

@@ -17,12 +17,12 @@ other kinds never are.
 [Array([1., 2., 3.], dtype=float32), Array(0., dtype=float32)]
 """
 
-from typing import Any, Callable, Optional, Tuple, Type, cast
+from typing import Any, Callable, Optional, Tuple, Type, TypeVar
 
 import jax
 import jax.numpy as jnp
 
-from ..core.node import PaxNode
+from ..core.variable import Variable
 from .array_ops import ArrayOperators
 from .swapping import check_write
 
@@ -69,7 +69,7 @@ def _shape_dtype(x: Any) -> Tuple[Tuple[int, ...], Any]:
     return tuple(getattr(x, "shape", ())), getattr(x, "dtype", None)
 
 
-class BaseVar(PaxNode, ArrayOperators):
+class BaseVar(Variable, ArrayOperators):
     """The base class of Objax-style variables.
 
     A variable can be used as its value in expressions (``x @ v``, ``v + 1``, ``-v``,
@@ -82,13 +82,12 @@ class BaseVar(PaxNode, ArrayOperators):
         ``n`` values a variable takes in parallel calls (``None``: the first one).
     """
 
-    __slots__ = ("_value", "_reduce", "_pax_name", "__weakref__")
-    _pax_trainable = False
+    __slots__ = ("_value", "_reduce", "_vc_name", "__weakref__")
 
     def __init__(self, reduce: Optional[Reducer]):
         self._value: Any = None
         self._reduce = reduce
-        self._pax_name: Optional[str] = None
+        self._vc_name: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,12 +155,12 @@ class BaseVar(PaxNode, ArrayOperators):
 
     # -- printing ----------------------------------------------------------------
     def _describe(self) -> str:
-        name = self._pax_name or self._default_name()
+        name = self._vc_name or self._default_name()
         return f"{type(self).__name__} `{name}`" if name else repr(self)
 
     def __repr__(self) -> str:
         value = self._get()
-        name = self._pax_name or self._default_name()
+        name = self._vc_name or self._default_name()
         name_part = f"{name!r}, " if name else ""
         if hasattr(value, "shape") and hasattr(value, "dtype"):
             return (
@@ -170,16 +169,28 @@ class BaseVar(PaxNode, ArrayOperators):
         return f"{type(self).__name__}({name_part}value={value!r})"
 
     # -- pytree protocol ------------------------------------------------------------
-    def _pax_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
+    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
         return (self._get(),), self._reduce
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> "BaseVar":
-        var = object.__new__(cls)
-        var._value = children[0]
-        var._reduce = aux
-        var._pax_name = None
-        return var
+    def _tree_unflatten(cls, aux: Any, children: Any) -> "BaseVar":
+        return blank_variable(cls, children[0], aux)
+
+
+V = TypeVar("V", bound=BaseVar)
+
+
+def blank_variable(cls: type[V], value: Any, reduce: Reducer | None, **fields: Any) -> V:
+    """A new ``cls`` variable holding ``value``, made without ``__init__`` (no checks):
+    how unflattening, references and views make their variables. ``fields`` fill the
+    slots that ``cls`` adds to ``BaseVar``'s."""
+    var = object.__new__(cls)
+    var._value = value
+    var._reduce = reduce
+    var._vc_name = None
+    for name, field in fields.items():
+        object.__setattr__(var, name, field)
+    return var
 
 
 _VALUE_KEY = (jax.tree_util.GetAttrKey("value"),)
@@ -187,14 +198,14 @@ _VALUE_KEY = (jax.tree_util.GetAttrKey("value"),)
 
 def _register(cls: Type["BaseVar"]) -> None:
     def flatten_with_keys(var: BaseVar):
-        children, aux = var._pax_flatten()
+        children, aux = var._tree_flatten()
         return list(zip(_VALUE_KEY, children)), aux
 
     def flatten(var: BaseVar):
-        return var._pax_flatten()
+        return var._tree_flatten()
 
     def unflatten(aux: Any, children: Any) -> BaseVar:
-        return cls._pax_unflatten(aux, children)
+        return cls._tree_unflatten(aux, children)
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
 
@@ -221,7 +232,7 @@ class TrainVar(BaseVar):
     """
 
     __slots__ = ()
-    _pax_trainable = True
+    trainable = True
 
     def __init__(self, tensor: jax.Array, reduce: Optional[Reducer] = reduce_mean):
         super().__init__(reduce)
@@ -282,7 +293,7 @@ class TrainRef(BaseState):
     """
 
     __slots__ = ("ref",)
-    _pax_is_reference = True
+    is_reference = True
 
     def __init__(self, ref: TrainVar):
         if not isinstance(ref, TrainVar):
@@ -320,20 +331,15 @@ class TrainRef(BaseState):
         return self.ref.reduce(tensors)
 
     def _default_name(self) -> Optional[str]:
-        name = self.ref._pax_name or self.ref._default_name()
+        name = self.ref._vc_name or self.ref._default_name()
         return f"ref to {name}" if name else None
 
-    def _pax_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
+    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
         return (self.ref._get(),), self.ref._reduce
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> "TrainRef":
-        ref = object.__new__(cls)
-        ref._value = None
-        ref._reduce = None
-        ref._pax_name = None
-        ref.ref = cast(TrainVar, TrainVar._pax_unflatten(aux, children))
-        return ref
+    def _tree_unflatten(cls, aux: Any, children: Any) -> "TrainRef":
+        return blank_variable(cls, None, None, ref=TrainVar._tree_unflatten(aux, children))
 
 
 class RandomState(StateVar):

@@ -20,12 +20,12 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 import jax
 import jax.numpy as jnp
 
-from ..core.node import is_node
-from ..objax.module_vars import add_named, module_cache
-from ..objax.var_collection import VarCollection
-from ..objax.variables import BaseVar, StateVar, TrainVar, as_value, reduce_mean
-
-Path = Tuple[Any, ...]
+from ..core.vars_hooks import register_vars_provider
+from ..nn.stack import Stack
+from .module_vars import add_named, module_cache
+from .var_collection import VarCollection
+from .variables import BaseVar, StateVar, TrainVar, as_value, blank_variable, reduce_mean
+from .views import AttributeView, Path, is_view, read_attribute, write_attribute
 
 _SLICES_KEY = "stack_slices"
 _VIEWS_KEY = "stack_views"
@@ -38,35 +38,6 @@ MSG_BLOCK_SHAPE = (
     "do not apply to a Stack's per-block variables; train "
     "`pax.Stack.to_sequential()` that way, or use `jax.pmap` on the Stack itself.)"
 )
-
-
-def _read(owner: Any, attr: str, path: Path) -> Any:
-    try:
-        value = owner.__dict__[attr]
-    except KeyError:
-        raise ValueError(
-            f"The per-block variable of `({type(owner).__name__}).{attr}` is stale: the "
-            f"module no longer has that attribute. Call `vars()` again."
-        ) from None
-    if not path:
-        return value
-    for p, leaf in jax.tree_util.tree_flatten_with_path(value, is_leaf=is_node)[0]:
-        if tuple(p) == path:
-            return leaf
-    raise ValueError(
-        f"The per-block variable of `({type(owner).__name__}).{attr}"
-        f"{jax.tree_util.keystr(path)}` is stale. Call `vars()` again."
-    )
-
-
-def _write(owner: Any, attr: str, path: Path, new: Any) -> None:
-    d = owner.__dict__
-    if path:
-        pairs, treedef = jax.tree_util.tree_flatten_with_path(d[attr], is_leaf=is_node)
-        new = jax.tree_util.tree_unflatten(
-            treedef, [new if tuple(p) == path else x for p, x in pairs]
-        )
-    d[attr] = new
 
 
 class _Slices:
@@ -135,20 +106,16 @@ def _slices_of(owner: Any, attr: str, path: Path) -> _Slices:
     store = stores.get((attr, path))
     if store is None:
         store = stores[(attr, path)] = _Slices()
-    store.track(_read(owner, attr, path))
+    store.track(read_attribute(owner, attr, path))
     return store
 
 
-class _BlockView:
-    """Storage protocol of block ``_index``'s slice of ``owner.__dict__[attr]`` (at
-    ``path`` inside it). ``_owner``/``_attr``/``_path`` are those of the variable view
-    of the whole array, which the Objax transforms use to watch the owning module."""
+class _BlockView(AttributeView):
+    """Storage protocol of block ``_index``'s slice of ``owner.<attr>`` (at ``path``
+    inside it). ``_owner``/``_attr``/``_path`` are those of the variable view of the
+    whole array, which the Objax transforms use to watch the owning module."""
 
     __slots__ = ()
-    _pax_is_view = True
-    _owner: Any
-    _attr: str
-    _path: Path
     _index: int
 
     def _get(self) -> Any:
@@ -171,7 +138,7 @@ class _BlockView:
                     block_shape=tuple(stacked.shape[1:]),
                 )
             )
-        _write(self._owner, self._attr, self._path, store.set(self._index, value))
+        write_attribute(self._owner, self._attr, self._path, store.set(self._index, value))
 
     def _default_name(self) -> Optional[str]:
         where = f"{self._attr}{jax.tree_util.keystr(self._path)}"
@@ -184,8 +151,8 @@ class BlockTrainVar(_BlockView, TrainVar):
     __slots__ = ("_owner", "_attr", "_path", "_index")
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> TrainVar:
-        return cast(TrainVar, TrainVar._pax_unflatten(aux, children))
+    def _tree_unflatten(cls, aux: Any, children: Any) -> TrainVar:
+        return cast(TrainVar, TrainVar._tree_unflatten(aux, children))
 
 
 class BlockStateVar(_BlockView, StateVar):
@@ -194,8 +161,8 @@ class BlockStateVar(_BlockView, StateVar):
     __slots__ = ("_owner", "_attr", "_path", "_index")
 
     @classmethod
-    def _pax_unflatten(cls, aux: Any, children: Any) -> StateVar:
-        return cast(StateVar, StateVar._pax_unflatten(aux, children))
+    def _tree_unflatten(cls, aux: Any, children: Any) -> StateVar:
+        return cast(StateVar, StateVar._tree_unflatten(aux, children))
 
 
 def _block_view(whole: Any, index: int) -> BaseVar:
@@ -205,12 +172,9 @@ def _block_view(whole: Any, index: int) -> BaseVar:
     views: Dict[Tuple[str, Path, int], BaseVar] = module_cache(owner, _VIEWS_KEY)
     view = views.get((attr, path, index))
     if type(view) is not cls:
-        new: Any = object.__new__(cls)
-        new._value = None
-        new._reduce = reduce_mean
-        new._pax_name = None
-        new._owner, new._attr, new._path, new._index = owner, attr, path, index
-        view = views[(attr, path, index)] = new
+        view = views[(attr, path, index)] = blank_variable(
+            cls, None, reduce_mean, _owner=owner, _attr=attr, _path=path, _index=index
+        )
     return view
 
 
@@ -220,10 +184,28 @@ def per_block_vars(blocks: Any, n: int, prefix: str) -> VarCollection:
     vc = VarCollection()
     for index in range(n):
         for name, var in whole.items():
-            if not getattr(type(var), "_pax_is_view", False):
+            if not is_view(var):
                 raise TypeError(
                     f"pax.Stack: `{name}` is an Objax variable ({type(var).__name__}) inside "
                     f"a block; a Stack holds PAX-style blocks (arrays as attributes)."
                 )
             add_named(vc, f"{prefix}[{index}]{name}", _block_view(var, index))
     return vc
+
+
+def stack_vars(stack: Stack, scope: str = "") -> VarCollection:
+    """``Stack.vars()``: the variables of every block, named as in the equivalent
+    Sequential: ``(Stack)[i](Linear).weight`` reads and writes block ``i``'s slice.
+
+    >>> import pax
+    >>> print(pax.Stack(lambda k: pax.Linear(2, 2, rng_key=k), 2).vars())
+    (Stack)[0](Linear).weight        4 (2, 2)
+    (Stack)[0](Linear).bias          2 (2,)
+    (Stack)[1](Linear).weight        4 (2, 2)
+    (Stack)[1](Linear).bias          2 (2,)
+    +Total(4)                       12
+    """
+    return per_block_vars(stack.blocks, stack.n, f"{scope}({type(stack).__name__})")
+
+
+register_vars_provider(Stack, stack_vars)

@@ -1,5 +1,8 @@
 """PAX 0.5's module API and ``pax.experimental`` (SPEC §6b)."""
 
+import gc
+import weakref
+
 import jax
 import jax.numpy as jnp
 import jmp
@@ -134,3 +137,34 @@ def test_apply_scaled_gradients(finite):
 
 def test_experimental_default_mp_policy_is_pax_default():
     assert pax.experimental.default_mp_policy is pax.default_mp_policy
+
+
+def test_replace_method_in_a_loop_creates_no_class_and_keeps_no_function():
+    fc = pax.Linear(2, 2)
+    first = type(fc.replace_method(__call__=lambda self, x: x))
+    refs = []
+    for scale in range(20):
+
+        def scaled(self, x, scale=scale):
+            return scale * x
+
+        refs.append(weakref.ref(scaled))
+        replaced = fc.replace_method(__call__=scaled)
+        assert type(replaced) is first
+        assert replaced(1.0) == scale
+    del scaled, replaced
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+    assert len(first.__subclasses__()) == 0
+
+
+def test_replace_method_replaces_named_methods_and_keeps_the_others():
+    fc = pax.Linear(2, 2, rng_key=jax.random.PRNGKey(1))
+    x = jnp.ones((1, 2))
+    both = fc.replace_method(__call__=lambda self, x: -x).replace_method(
+        summary=lambda self, return_list=False: "replaced"
+    )
+    tree_allclose(both(x), -x)
+    assert both.summary() == "replaced"
+    assert both.parameters().weight is fc.weight
+    tree_allclose(both.weight, fc.weight)

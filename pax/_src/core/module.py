@@ -13,6 +13,7 @@ import jax
 
 from .context import STATE
 from .errors import ImmutableModuleError, StructureMismatchError
+from .freezing import freeze_aware, is_freeze_aware, is_frozen
 from .guards import (
     MSG_IMMUTABLE,
     MSG_IMMUTABLE_DEL,
@@ -34,6 +35,7 @@ from .layout import (
 from .leaks import record_traced_value
 from .mutation import initialising, is_open, opened
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
+from .replaced_methods import METHODS_KEY, class_with_replaceable_methods, merged_methods
 from .variable import is_variable
 from .vars_hooks import vars_provider
 
@@ -277,8 +279,9 @@ class Module(PaxNode, metaclass=_ModuleMeta):
     def replace_method(self: T, **methods: Callable) -> T:
         """A copy whose class has the given methods replaced (PAX 0.5).
 
-        The copy is an instance of a subclass made once per class and set of
-        methods, so repeated calls give equal treedefs (no retracing under jit).
+        The copy is an instance of a subclass made once per class; the methods are
+        static data of the copy, so repeated calls with the same functions give equal
+        treedefs (no retracing under jit) and no new class.
 
         >>> import jax.numpy as jnp, pax
         >>> fc = pax.Linear(2, 2)
@@ -289,7 +292,11 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         for name, method in methods.items():
             if not callable(method):
                 raise TypeError(f"replace_method: `{name}` must be callable, got {method!r}.")
-        return with_statics(self, {}, cls=_class_with_methods(type(self), methods))
+        return with_statics(
+            self,
+            {METHODS_KEY: merged_methods(self, methods)},
+            cls=class_with_replaceable_methods(type(self)),
+        )
 
     def replace_node(self: T, node: Any, value: Any) -> T:
         """A copy in which the leaf ``node`` (found by identity) is ``value``.
@@ -574,21 +581,6 @@ def merge(module: T, other: T) -> T:
     return jax.tree_util.tree_unflatten(a_def, leaves)
 
 
-_METHOD_CLASSES: Dict[Tuple[type, Tuple[Tuple[str, int], ...]], type] = {}
-
-
-def _class_with_methods(cls: type, methods: Dict[str, Callable]) -> type:
-    key = (cls, tuple(sorted((name, id(m)) for name, m in methods.items())))
-    new_cls = _METHOD_CLASSES.get(key)
-    if new_cls is None:
-        new_cls = type(cls.__name__, (cls,), dict(methods))
-        new_cls.__qualname__ = cls.__qualname__
-        new_cls.__module__ = cls.__module__
-        # keep the methods alive, so that their ids in the key stay theirs
-        _METHOD_CLASSES[key] = new_cls
-    return new_cls
-
-
 # How a PAX 0.5 module's pickled fields become pax's (`Module.__setstate__`): installed by
 # pax/_src/pax3_pickles.py, which knows PAX's classes; the core does not.
 _PAX3_STATE_CONVERTER: Optional[Callable[[type, Dict[str, Any]], Dict[str, Any]]] = None
@@ -643,11 +635,11 @@ def _wrap_parameters_for_freezing(cls: type) -> None:
     """Make ``parameters()`` of a frozen module (see ``pax.freeze_parameters``) empty,
     whatever ``parameters`` the class defines."""
     method = cls.__dict__.get("parameters")
-    if method is None or getattr(method, "_pax_freeze_aware", False):
+    if method is None or is_freeze_aware(method):
         return
 
     def parameters(self):
-        if self.__dict__.get("_pax_frozen", False):
+        if is_frozen(self):
             from .parameters import all_empty
 
             return all_empty(self)
@@ -656,8 +648,7 @@ def _wrap_parameters_for_freezing(cls: type) -> None:
     parameters.__doc__ = method.__doc__
     parameters.__name__ = "parameters"
     parameters.__qualname__ = f"{cls.__qualname__}.parameters"
-    parameters._pax_freeze_aware = True  # type: ignore[attr-defined]
-    type.__setattr__(cls, "parameters", parameters)
+    type.__setattr__(cls, "parameters", freeze_aware(parameters))
 
 
 class OpaqueModule(Module):

@@ -5,14 +5,13 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import jax
 
+from .freezing import FROZEN_KEY, freeze_aware, is_frozen
 from .layout import LAYOUT_KEY, Layout, is_data_leaf, plain_dict
 from .module import Module, merge, module_from_dict, with_statics
 from .node import EmptyNode, PaxNode, is_node
 from .variable import is_trainable, is_variable
 
 T = TypeVar("T", bound=Module)
-
-FROZEN_KEY = "_pax_frozen"
 
 
 def _select_leaf(x: Any, keep_arrays: bool, submodules: bool) -> Any:
@@ -36,7 +35,7 @@ def select_fields(module: T, names: Iterable[str], all_fields: bool, submodules:
     (``TrainVar``) stay: a ``StateVar`` is never trainable, even in a named attribute.
     """
     d = module.__dict__
-    if d.get(FROZEN_KEY, False):
+    if is_frozen(module):
         return all_empty(module)
     layout: Layout = d[LAYOUT_KEY]
     new_d = plain_dict(module)
@@ -104,9 +103,8 @@ def parameters_method(*trainable_attributes: str, submodules: bool = True) -> Ca
             )
         return select_fields(self, names_set, all_fields=False, submodules=submodules)
 
-    parameters._pax_freeze_aware = True  # type: ignore[attr-defined]
     parameters.__doc__ = f"Trainable parameters: {', '.join(names) or 'none of its own'}."
-    return parameters
+    return freeze_aware(parameters)
 
 
 class ParameterModule(Module):

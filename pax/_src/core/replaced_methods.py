@@ -43,11 +43,13 @@ def class_with_replaceable_methods(cls: type) -> type:
     if derived is not None:
         return derived
 
+    base_getattribute: Callable[[Any, str], Any] = cls.__getattribute__
+
     def __getattribute__(self: Any, name: str) -> Any:
         func = _replacement(self, name)
         if func is not None:
             return types.MethodType(func, self)
-        return cls.__getattribute__(self, name)
+        return base_getattribute(self, name)
 
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
         func = _replacement(self, "__call__")

@@ -16,7 +16,7 @@ loop creates no class at all.
 
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 METHODS_KEY = "_pax_replaced_methods"
 
@@ -43,7 +43,7 @@ def class_with_replaceable_methods(cls: type) -> type:
     if derived is not None:
         return derived
 
-    base_getattribute: Callable[[Any, str], Any] = cls.__getattribute__
+    base_getattribute: Callable[[Any, str], Any] = cast(Any, cls).__getattribute__
 
     def __getattribute__(self: Any, name: str) -> Any:
         func = _replacement(self, name)

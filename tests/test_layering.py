@@ -1,7 +1,11 @@
-"""Dependencies run one way: the core imports none of the layers built on it."""
+"""Dependencies run one way: the core imports none of the layers built on it, and
+neither the core nor ``nn`` imports the Objax layer. Layers meet through explicit
+extension points, not through string-named ``_pax_*`` class flags."""
 
 import ast
+import collections
 import pathlib
+import re
 
 import pytest
 
@@ -10,7 +14,7 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "pax" / "_src"
 # package -> the pax._src packages it must not import
 FORBIDDEN = {
     "core": {"objax", "nn", "nets", "functional", "transforms"},
-    "nn": {"nets"},
+    "nn": {"nets", "objax"},
     "functional": {"nets"},
 }
 
@@ -23,10 +27,17 @@ def _imported_packages(path: pathlib.Path, package: str):
                 yield node.module.split(".")[0], node.lineno
             elif node.level == 0 and (node.module or "").startswith("pax._src."):
                 yield node.module.split(".")[2], node.lineno
+            elif node.level == 0 and node.module == "pax":  # from pax import objax
+                for alias in node.names:
+                    yield alias.name, node.lineno
+            elif node.level == 0 and (node.module or "").startswith("pax."):
+                yield node.module.split(".")[1], node.lineno
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("pax._src."):
                     yield alias.name.split(".")[2], node.lineno
+                elif alias.name.startswith("pax."):
+                    yield alias.name.split(".")[1], node.lineno
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -38,3 +49,49 @@ def test_no_upward_imports(package):
         if imported in FORBIDDEN[package]
     ]
     assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+_FLAG = re.compile(r"_pax_\w+")
+
+# flags still shared between files, with the reason they are
+_SHARED_FLAGS = {
+    # declared by the layers in nn/ (linear, conv, embed, norms, masked_layer and
+    # attention, whose file belongs to another branch) and read by
+    # core/mixed_precision.py's `default_mp_policy`
+    "_pax_default_precision",
+}
+
+
+def _flag_names(path: pathlib.Path):
+    """The ``_pax_*`` names a file uses in code: identifiers, attribute names, and
+    strings that are exactly such a name (``getattr(cls, "_pax_x")``), not prose."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            name = node.id
+        elif isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            name = node.name
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value
+        else:
+            continue
+        if _FLAG.fullmatch(name):
+            yield name
+
+
+def test_no_pax_flag_is_read_outside_the_file_that_defines_it():
+    files = collections.defaultdict(set)
+    for path in sorted(SRC.parent.rglob("*.py")):
+        for name in _flag_names(path):
+            files[name].add(str(path.relative_to(SRC.parent.parent)))
+    shared = {name: sorted(where) for name, where in files.items() if len(where) > 1}
+    unexpected = {name: where for name, where in shared.items() if name not in _SHARED_FLAGS}
+    assert not unexpected, f"_pax_* names used across files: {unexpected}"
+
+
+def test_the_flag_scan_sees_flags():
+    # guards the scan above: it must find the flags that pax does define
+    names = {n for p in sorted(SRC.parent.rglob("*.py")) for n in _flag_names(p)}
+    assert {"_pax_layout", "_pax_default_precision"} <= names

@@ -5,15 +5,13 @@ names in 0.4.27 and later removed them (``jnp.clip`` takes ``min``/``max``).
 Nothing else in opax depends on removed JAX API. Rather than patching JAX, we
 give the two opax modules that call ``clip`` (``opax.transform`` and
 ``opax.schedule``) their own view of ``jax.numpy`` whose ``clip`` accepts both
-spellings. ``install()`` does this for opax modules already imported and, through
-an import hook, for those imported later. JAX itself is untouched.
+spellings. ``install()`` imports those two modules and does this; ``import pax``
+calls it once (no import hook). JAX itself is untouched.
 """
 
-import importlib.abc
-import importlib.machinery
-import sys
+import importlib
 import types
-from typing import Any, Optional, cast
+from typing import Any, cast
 
 import jax.numpy as jnp
 
@@ -47,35 +45,12 @@ def patch_module(module: types.ModuleType) -> None:
         cast(Any, module).jnp = _NUMPY_VIEW
 
 
-class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        patch_module(module)
-
-
-class _OpaxFinder(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path, target=None
-    ) -> Optional[importlib.machinery.ModuleSpec]:
-        if fullname not in PATCHED_MODULES:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _PatchingLoader(spec.loader)
-        return spec
-
-
 def install() -> None:
-    """Patch the opax modules already imported and hook those imported later."""
+    """Patch ``opax.transform`` and ``opax.schedule`` (importing them if needed).
+
+    ``import pax`` calls this once, explicitly (``pax/__init__.py``); calling it again
+    does nothing more. Code that imports opax after pax gets the patched modules,
+    since Python imports a module once.
+    """
     for name in PATCHED_MODULES:
-        module = sys.modules.get(name)
-        if module is not None:
-            patch_module(module)
-    if not any(isinstance(f, _OpaxFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _OpaxFinder())
+        patch_module(importlib.import_module(name))

@@ -174,7 +174,8 @@ __all__ = [
     "value_and_grad",
 ]
 
-# Let the unmodified PyPI opax run on current JAX (see opax_integration/jax_compat.py).
+# Let the unmodified PyPI opax run on current JAX: one explicit call, which patches
+# `opax.transform` and `opax.schedule` (see opax_integration/jax_compat.py).
 from opax_integration import jax_compat as _opax_jax_compat  # noqa: E402
 
 _opax_jax_compat.install()

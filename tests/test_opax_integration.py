@@ -471,3 +471,19 @@ def test_lazy_names_are_listed():
     assert set(opax_integration.__all__) <= set(dir(opax_integration))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         opax_integration.nope  # noqa: B018
+
+
+def test_opax_patch_is_an_explicit_call_not_an_import_hook():
+    import opax.schedule
+    import opax.transform
+
+    from opax_integration import jax_compat
+
+    assert not any("opax" in type(f).__name__.lower() for f in sys.meta_path)
+    for module in (opax.transform, opax.schedule):
+        assert module.jnp.clip is jax_compat.clip
+    jax_compat.install()  # again: nothing changes
+    assert opax.transform.jnp.clip is jax_compat.clip
+    np.testing.assert_array_equal(
+        np.asarray(jax_compat.clip(jnp.arange(4.0), a_min=1.0, a_max=2.0)), [1.0, 1.0, 2.0, 2.0]
+    )

@@ -6,6 +6,7 @@ from pax import experimental as experimental
 from pax import functional as functional
 from pax import nets as nets
 from pax import nn as nn
+from pax import objax as objax
 from pax import optimizer as optimizer
 from pax import random as random
 from pax import sharding as sharding
@@ -63,27 +64,25 @@ from pax._src.nn.recurrent import VanillaRNNState as VanillaRNNState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
 from pax._src.nn.sequential import Sequential as Sequential
 from pax._src.nn.stack import Stack as Stack
-from pax._src.objax import module_vars as _module_vars  # noqa: F401 (installs Module.vars())
-from pax._src.objax import stack_vars as _stack_vars  # noqa: F401 (installs Stack.vars())
-from pax._src.objax.force_args import ForceArgs as ForceArgs
-from pax._src.objax.function import Function as Function
-from pax._src.objax.grad import Grad as Grad
-from pax._src.objax.grad import GradValues as GradValues
-from pax._src.objax.jit import Jit as Jit
-from pax._src.objax.module_list import ModuleList as ModuleList
-from pax._src.objax.parallel import Parallel as Parallel
-from pax._src.objax.var_collection import VarCollection as VarCollection
-from pax._src.objax.variables import BaseState as BaseState
-from pax._src.objax.variables import BaseVar as BaseVar
-from pax._src.objax.variables import RandomState as RandomState
-from pax._src.objax.variables import StateVar as StateVar
-from pax._src.objax.variables import TrainRef as TrainRef
-from pax._src.objax.variables import TrainVar as TrainVar
-from pax._src.objax.vectorize import Vectorize as Vectorize
 from pax._src.transforms.grad import grad as grad
 from pax._src.transforms.grad import value_and_grad as value_and_grad
 from pax._src.transforms.scan import scan as scan
 from pax._src.transforms.update import build_update_fn as build_update_fn
+from pax.objax import BaseState as BaseState
+from pax.objax import BaseVar as BaseVar
+from pax.objax import ForceArgs as ForceArgs
+from pax.objax import Function as Function
+from pax.objax import Grad as Grad
+from pax.objax import GradValues as GradValues
+from pax.objax import Jit as Jit
+from pax.objax import ModuleList as ModuleList
+from pax.objax import Parallel as Parallel
+from pax.objax import RandomState as RandomState
+from pax.objax import StateVar as StateVar
+from pax.objax import TrainRef as TrainRef
+from pax.objax import TrainVar as TrainVar
+from pax.objax import VarCollection as VarCollection
+from pax.objax import Vectorize as Vectorize
 
 __version__ = "0.6.0"
 
@@ -156,6 +155,7 @@ __all__ = [
     "nets",
     "next_rng_key",
     "nn",
+    "objax",
     "optimizer",
     "parameters_method",
     "pure",

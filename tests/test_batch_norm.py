@@ -232,7 +232,11 @@ def test_batch_norm_wrong_inputs_raise(make, shape, match, training):
         ({"decay_rate": 1.0}, ValueError, r"BatchNorm1D: `decay_rate` must be in \[0, 1\)"),
         ({"decay_rate": -0.1}, ValueError, r"`decay_rate` must be in \[0, 1\), got -0.1"),
         ({"decay_rate": True}, TypeError, r"`decay_rate` must be a float"),
-        ({"data_format": "NHWC"}, ValueError, r"`data_format` must be one of \['NCW', 'NWC'\]"),
+        (
+            {"data_format": "NHWC"},
+            ValueError,
+            r"`data_format` must be one of \['NCW', 'NWC', 'channels_first', 'channels_last'\]",
+        ),
         ({"num_channels": 0}, ValueError, r"`num_channels` must be a positive int"),
     ],
     ids=["decay_one", "decay_negative", "decay_bool", "data_format", "channels"],
@@ -241,3 +245,24 @@ def test_batch_norm_bad_arguments_raise(kwargs, error, match):
     kwargs = {"num_channels": 3, **kwargs}
     with pytest.raises(error, match=match):
         BatchNorm1D(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "layer, pax_spelling, generic, x_shape",
+    [
+        (pax.BatchNorm1D, "NCW", "channels_first", (4, 3, 5)),
+        (pax.BatchNorm1D, "NWC", "channels_last", (4, 5, 3)),
+        (pax.BatchNorm2D, "NCHW", "channels_first", (2, 3, 4, 5)),
+        (pax.BatchNorm2D, "NHWC", "channels_last", (2, 4, 5, 3)),
+    ],
+)
+def test_batch_norm_accepts_the_generic_data_format_names(layer, pax_spelling, generic, x_shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), x_shape)
+    a, b = layer(3, data_format=pax_spelling), layer(3, data_format=generic)
+    assert a.scale.shape == b.scale.shape
+    (a, ya), (b, yb) = pax.purecall(a, x), pax.purecall(b, x)
+    np.testing.assert_allclose(np.asarray(ya), np.asarray(yb), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(a.ema_mean.averages), np.asarray(b.ema_mean.averages), rtol=1e-6
+    )
+    assert b.data_format == generic  # the spelling given is kept

@@ -28,11 +28,6 @@ ARRAY_TYPES = (jax.Array, np.ndarray)
 NODE_TYPES = (jax.Array, np.ndarray, PaxNode)
 
 
-def is_array(x: Any) -> bool:
-    """True for a JAX or NumPy array (tracers included)."""
-    return isinstance(x, ARRAY_TYPES)
-
-
 def is_node(x: Any) -> bool:
     """True for arrays and pax nodes: the leaves a module attribute is made of."""
     return isinstance(x, NODE_TYPES)

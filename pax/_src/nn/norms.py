@@ -10,6 +10,14 @@ from jax.typing import DTypeLike
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
+from .data_format import (
+    BATCH_NORM_1D,
+    BATCH_NORM_2D,
+    CHANNELS_FIRST,
+    CHANNELS_LAST,
+    GROUP_NORM,
+    channel_axis,
+)
 from .ema import EMA
 from .initializers import Initializer, ones, zeros
 from .param_dtype import check_param_dtype, real_dtype, with_param_dtype
@@ -123,8 +131,10 @@ class BatchNorm(_Normalization):
     parameters = parameters_method("scale", "offset")
     _pax_default_precision = "full"
 
-    # data_format -> (channel axis of a full-rank input, the accepted input shapes)
-    _FORMATS: ClassVar[Dict[str, Tuple[int, str]]] = {}
+    # the data_format spellings accepted (see data_format.py), and the accepted input
+    # shapes for channels last and channels first
+    _FORMATS: ClassVar[Tuple[str, ...]] = ()
+    _SHAPES: ClassVar[Dict[int, str]] = {}
     _RANKS: ClassVar[Tuple[int, ...]] = ()
 
     scale: Optional[jax.Array]
@@ -152,11 +162,7 @@ class BatchNorm(_Normalization):
             raise TypeError(f"{layer}: `decay_rate` must be a float, got {decay_rate!r}.")
         if not 0.0 <= decay_rate < 1.0:
             raise ValueError(f"{layer}: `decay_rate` must be in [0, 1), got {decay_rate!r}.")
-        if data_format not in self._FORMATS:
-            raise ValueError(
-                f"{layer}: `data_format` must be one of {sorted(self._FORMATS)}, "
-                f"got {data_format!r}."
-            )
+        axis = channel_axis(layer, data_format, self._FORMATS)
         self.num_channels = num_channels
         self.create_scale = create_scale
         self.create_offset = create_offset
@@ -164,7 +170,7 @@ class BatchNorm(_Normalization):
         self.eps = eps
         self.data_format = data_format
         param_shape = [1] * max(self._RANKS)
-        param_shape[self._FORMATS[data_format][0]] = num_channels
+        param_shape[axis] = num_channels
         dtype = self.param_dtype
         self.scale = jnp.ones(param_shape, dtype) if create_scale else None
         self.offset = jnp.zeros(param_shape, dtype) if create_offset else None
@@ -177,15 +183,18 @@ class BatchNorm(_Normalization):
     def _channel_axis(self, x_shape: Tuple[int, ...]) -> int:
         ndim = len(x_shape)
         if ndim in self._RANKS and ndim >= 2:
-            axis = self._FORMATS[self.data_format][0]
+            axis = channel_axis(type(self).__name__, self.data_format, self._FORMATS)
             axis = 1 if ndim == 2 else axis % ndim
             if x_shape[axis] == self.num_channels:
                 return axis
         raise ValueError(
-            f"{type(self).__name__} expects inputs of {self._FORMATS[self.data_format][1]} "
+            f"{type(self).__name__} expects inputs of {self._shapes()} "
             f"with {self.num_channels} channels (data_format={self.data_format!r}), "
             f"got shape {x_shape}."
         )
+
+    def _shapes(self) -> str:
+        return self._SHAPES[channel_axis(type(self).__name__, self.data_format, self._FORMATS)]
 
     def moving_statistics(self) -> Tuple[jax.Array, jax.Array]:
         """The moving mean and variance, each of shape ``(num_channels,)``
@@ -272,15 +281,16 @@ class BatchNorm1D(BatchNorm):
       create_offset: create a trainable ``offset`` (initially zeros).
       decay_rate: the decay rate of the moving averages, in ``[0, 1)``.
       eps: added to the variance before the square root.
-      data_format: ``"NWC"`` (channels last) or ``"NCW"``.
+      data_format: ``"NWC"``/``"channels_last"`` or ``"NCW"``/``"channels_first"``.
       name: an optional name.
       param_dtype: the dtype of ``scale`` and ``offset`` (default float32); see
         :class:`BatchNorm` for the moving averages.
     """
 
-    _FORMATS = {
-        "NWC": (-1, "rank 2 (N, C) or 3 (N, W, C)"),
-        "NCW": (1, "rank 2 (N, C) or 3 (N, C, W)"),
+    _FORMATS = BATCH_NORM_1D
+    _SHAPES = {
+        CHANNELS_LAST: "rank 2 (N, C) or 3 (N, W, C)",
+        CHANNELS_FIRST: "rank 2 (N, C) or 3 (N, C, W)",
     }
     _RANKS = (2, 3)
 
@@ -326,16 +336,14 @@ class BatchNorm2D(BatchNorm):
       create_offset: create a trainable ``offset`` (initially zeros).
       decay_rate: the decay rate of the moving averages, in ``[0, 1)``.
       eps: added to the variance before the square root.
-      data_format: ``"NHWC"`` (channels last) or ``"NCHW"``.
+      data_format: ``"NHWC"``/``"channels_last"`` or ``"NCHW"``/``"channels_first"``.
       name: an optional name.
       param_dtype: the dtype of ``scale`` and ``offset`` (default float32); see
         :class:`BatchNorm` for the moving averages.
     """
 
-    _FORMATS = {
-        "NHWC": (-1, "rank 4 (N, H, W, C)"),
-        "NCHW": (1, "rank 4 (N, C, H, W)"),
-    }
+    _FORMATS = BATCH_NORM_2D
+    _SHAPES = {CHANNELS_LAST: "rank 4 (N, H, W, C)", CHANNELS_FIRST: "rank 4 (N, C, H, W)"}
     _RANKS = (4,)
 
     def __init__(
@@ -492,8 +500,6 @@ class LayerNorm(_Normalization):
 
 # -- GroupNorm --------------------------------------------------------------------------
 
-_GROUP_NORM_FORMATS = {"channels_last": -1, "N...C": -1, "channels_first": 1, "NC...": 1}
-
 
 class GroupNorm(_Normalization):
     r"""Group normalization (https://arxiv.org/abs/1803.08494), as haiku's ``GroupNorm``.
@@ -560,11 +566,7 @@ class GroupNorm(_Normalization):
                 f"GroupNorm: `num_channels` ({num_channels}) must be divisible by "
                 f"`groups` ({groups})."
             )
-        if data_format not in _GROUP_NORM_FORMATS:
-            raise ValueError(
-                f"GroupNorm: `data_format` must be one of {sorted(_GROUP_NORM_FORMATS)}, "
-                f"got {data_format!r}."
-            )
+        channel_axis("GroupNorm", data_format, GROUP_NORM)
         _check_init("GroupNorm", create_scale, scale_init, "scale")
         _check_init("GroupNorm", create_offset, offset_init, "offset")
         self.groups = groups
@@ -604,7 +606,7 @@ class GroupNorm(_Normalization):
         _check_call_time("GroupNorm", self.create_scale, scale, "scale")
         _check_call_time("GroupNorm", self.create_offset, offset, "offset")
         shape = tuple(jnp.shape(x))
-        channels_last = _GROUP_NORM_FORMATS[self.data_format] == -1
+        channels_last = channel_axis("GroupNorm", self.data_format, GROUP_NORM) == CHANNELS_LAST
         ndim = len(shape)
         if ndim < 2 or shape[-1 if channels_last else 1] != self.num_channels:
             layout = "(N, ..., C)" if channels_last else "(N, C, ...)"

@@ -1,7 +1,7 @@
 """``pax.ConvPadding``: the named padding modes of convolutions."""
 
 import enum
-from typing import Any, Sequence, Tuple, Union
+from typing import Any
 
 
 class ConvPadding(str, enum.Enum):
@@ -20,9 +20,6 @@ class ConvPadding(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-PaddingLike = Union[str, ConvPadding, int, Sequence[Tuple[int, int]]]
 
 
 def normalize_padding(padding: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .module import Module
@@ -27,10 +28,10 @@ Path = tuple[str, ...]
 
 class Skeleton:
     """A model without its arrays: the treedef and, per leaf, its path, whether it is
-    trainable, and its shape. Hashable and compared by value (cheap: the hash is computed
+    trainable, its shape and dtype. Hashable and compared by value (cheap: the hash is computed
     once), so equal skeletons of separately built models hit ``jax.jit``'s cache."""
 
-    __slots__ = ("treedef", "paths", "trainable", "shapes", "_hash")
+    __slots__ = ("treedef", "paths", "trainable", "shapes", "dtypes", "_hash")
 
     def __init__(
         self,
@@ -38,12 +39,14 @@ class Skeleton:
         paths: tuple[Path, ...],
         trainable: tuple[bool, ...],
         shapes: tuple[tuple[int, ...], ...],
+        dtypes: tuple[np.dtype, ...],
     ):
         self.treedef = treedef
         self.paths = paths
         self.trainable = trainable
         self.shapes = shapes
-        self._hash = hash((treedef, paths, trainable, shapes))
+        self.dtypes = dtypes
+        self._hash = hash((treedef, paths, trainable, shapes, dtypes))
 
     def __hash__(self) -> int:
         return self._hash
@@ -58,8 +61,27 @@ class Skeleton:
             and self.paths == other.paths
             and self.trainable == other.trainable
             and self.shapes == other.shapes
+            and self.dtypes == other.dtypes
             and self.treedef == other.treedef
         )
+
+    def zeros(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(params, state)`` of zeros of the model's shapes and dtypes (placeholders,
+        for example to build the model under ``jax.eval_shape`` or ``jax.jit``).
+
+        >>> import pax
+        >>> skeleton, _, _ = pax.split(pax.Linear(2, 3))
+        >>> params, state = skeleton.zeros()
+        >>> float(pax.merge(skeleton, params, state).weight.sum())
+        0.0
+        """
+        entries = [
+            (path, jnp.zeros(shape, dtype))
+            for path, shape, dtype in zip(self.paths, self.shapes, self.dtypes)
+        ]
+        params = _nest([e for e, t in zip(entries, self.trainable) if t])
+        state = _nest([e for e, t in zip(entries, self.trainable) if not t])
+        return params, state
 
     def __repr__(self) -> str:
         n = sum(self.trainable)
@@ -161,7 +183,8 @@ def split(model: Module) -> tuple[Skeleton, dict[str, Any], dict[str, Any]]:
         )
     trainable = tuple(p in trainable_paths for p in paths)
     shapes = tuple(tuple(np.shape(leaf)) for _, leaf in entries)
-    skeleton = Skeleton(treedef, paths, trainable, shapes)
+    dtypes = tuple(np.dtype(leaf.dtype) for _, leaf in entries)
+    skeleton = Skeleton(treedef, paths, trainable, shapes, dtypes)
     params = _nest([(p, x) for (p, x), t in zip(entries, trainable) if t])
     state = _nest([(p, x) for (p, x), t in zip(entries, trainable) if not t])
     return skeleton, params, state

@@ -26,4 +26,12 @@ from pax._src.netket.framework import register as register
 
 register()
 
-__all__ = ["ARNN", "ARNNConv1D", "ARNNConv2D", "ARNNDense", "ARNNSequential", "PaxModel", "register"]
+__all__ = [
+    "ARNN",
+    "ARNNConv1D",
+    "ARNNConv2D",
+    "ARNNDense",
+    "ARNNSequential",
+    "PaxModel",
+    "register",
+]

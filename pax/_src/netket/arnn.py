@@ -147,8 +147,7 @@ def _feature_list(features: int | Sequence[int], layers: int, local_size: int) -
         raise ValueError(f"features has {len(feats)} entries for {layers} layers.")
     if feats[-1] != local_size:
         raise ValueError(
-            f"the last layer must have hilbert.local_size = {local_size} features, "
-            f"got {feats[-1]}."
+            f"the last layer must have hilbert.local_size = {local_size} features, got {feats[-1]}."
         )
     return feats
 
@@ -374,4 +373,3 @@ class ARNNConv2D(ARNNSequential):
 
     def _cache_width(self) -> int | None:
         return self.side
-

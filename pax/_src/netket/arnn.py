@@ -165,7 +165,7 @@ class ARNNSequential(ARNN):
     """An :class:`ARNN` made of masked layers applied in turn, with ``activation``
     between them; the first layer is exclusive. Subclasses build ``self.layers``."""
 
-    layers: list[Module]
+    layers: list[Any]
 
     def __init__(
         self,
@@ -205,7 +205,7 @@ class ARNNSequential(ARNN):
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.activation(x)
-            x = layer.update_site(x)  # type: ignore[operator]
+            x = layer.update_site(x)
         return x
 
 

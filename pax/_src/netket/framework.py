@@ -117,8 +117,10 @@ class PaxModel:
         if wanted is False:
             return out
         _, _, state = split(model)
-        name = CACHE if CACHE in variables else STATE
-        updated = {name: state} if state else {}
+        # a model without a cache still returns an (empty) "cache" when asked for one
+        asked_cache = wanted is not True and CACHE in wanted
+        name = CACHE if CACHE in variables or asked_cache else STATE
+        updated = {name: state}
         if wanted is not True:
             updated = {k: v for k, v in updated.items() if k in wanted}
         return out, updated

@@ -3,9 +3,11 @@
 ``MaskedConv1D``, ``MaskedConv2D`` and ``MaskedDense1D`` follow ``netket.nn`` (same
 arguments, same parameter shapes ``kernel``/``bias``, same outputs): output position
 ``i`` depends only on the inputs at positions ``<= i`` (``< i`` when ``exclusive``),
-in raster (row-major) order for ``MaskedConv2D``. pax builds modules eagerly, so the
-layers also take the number of input features as the keyword ``in_features``
-(``MaskedDense1D`` also its ``size``, the sequence length).
+in raster (row-major) order for ``MaskedConv2D``. Parameters are in ``param_dtype``
+(float32 by default, NetKet's is float64; complex dtypes get complex values). The
+number of input features, the keyword ``in_features`` (``MaskedDense1D`` also its
+``size``, the sequence length), is optional as in NetKet: without it the parameters
+are made at the first call through ``pax.purecall``; with it, at construction.
 
 Incremental mode (for sampling; NetKet's fast layers cannot be jitted, these can):
 ``layer.init_cache(batch_size)`` (or :func:`init_cache` for a whole network) returns a
@@ -21,46 +23,27 @@ and ``jax.lax.scan``/``pax.scan``.
 """
 
 import functools
-from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
-from ..core.module import Module
-from ..core.parameters import parameters_method
-from ..core.rng import next_rng_key
 from .initializers import Initializer, zeros
+from .masked_layer import (
+    MaskedLayer,
+    check_cache_fits,
+    check_exclusive,
+    check_groups,
+    check_param_dtype,
+)
+from .masked_layer import default_kernel_init as default_kernel_init
+from .masked_layer import init_cache as init_cache
 from .validation import check_positive_ints
 
-M = TypeVar("M", bound=Module)
 
-default_kernel_init: Initializer = jax.nn.initializers.lecun_normal()
-"""NetKet's default kernel initializer for the masked layers (``lecun_normal()``)."""
-
-MSG_NO_CACHE = (
-    "{layer}.update_site needs a cache: build one first with "
-    "`layer = layer.init_cache(batch_size)` (or `net = init_cache(net, batch_size)` for a "
-    "network), then call `pax.module_and_value(layer.update_site)(x)` inside `pax.pure` "
-    "or `jax.lax.scan`."
-)
-
-
-def _check_exclusive(layer: str, exclusive: Any) -> bool:
-    if not isinstance(exclusive, (bool, np.bool_)):
-        raise TypeError(f"{layer}: `exclusive` must be a bool, got {exclusive!r}.")
-    return bool(exclusive)
-
-
-def _check_groups(layer: str, in_features: int, features: int, groups: int) -> None:
-    if in_features % groups or features % groups:
-        raise ValueError(
-            f"{layer}: in_features ({in_features}) and features ({features}) must both be "
-            f"divisible by feature_group_count ({groups})."
-        )
-
-
-def _pair(layer: str, arg: str, value: Any) -> Tuple[int, int]:
+def _pair(layer: str, arg: str, value: Any) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
     ok = isinstance(pair, (tuple, list)) and len(pair) == 2
     if ok:
@@ -95,81 +78,18 @@ def _tap_contract(taps: jax.Array, kernel: jax.Array, groups: int, precision: An
     return y.reshape(*batch, cout)
 
 
-def _push(cache: jax.Array, x: jax.Array, position: jax.Array, exclusive: bool) -> jax.Array:
+def _push(
+    layer: str, cache: jax.Array, x: jax.Array, position: jax.Array, exclusive: bool
+) -> jax.Array:
     """Shift the register ``cache`` (``(*batch, S, in)``, newest last) by one input."""
-    x = x.astype(cache.dtype)
+    check_cache_fits(layer, jnp.result_type(x), cache.dtype)
+    x = jnp.asarray(x).astype(cache.dtype)
     if exclusive:  # at position 0 an exclusive layer has no input yet
         x = jnp.where(position >= 1, x, jnp.zeros_like(x))
     return jnp.concatenate([cache[..., 1:, :], x[..., None, :]], axis=-2)
 
 
-def _check_site_input(module: Any, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
-    """The cache and position of ``module``, after checking that ``x`` fits them."""
-    layer = type(module).__name__
-    cache, position = module.cache, module.position
-    if cache is None or position is None:
-        raise ValueError(MSG_NO_CACHE.format(layer=layer))
-    expected = (*cache.shape[:-2], module.in_features)
-    if jnp.shape(x) != expected:
-        raise ValueError(
-            f"{layer}.update_site expects one position of input, shape {expected} (the batch "
-            f"shape of the cache and {module.in_features} features), got shape "
-            f"{jnp.shape(x)}."
-        )
-    return cache, position
-
-
-def _cache_batch_shape(layer: str, batch_size: Optional[int]) -> Tuple[int, ...]:
-    if batch_size is None:
-        return ()
-    check_positive_ints(f"{layer}.init_cache", batch_size=batch_size)
-    return (batch_size,)
-
-
-def init_cache(
-    module: M,
-    batch_size: Optional[int],
-    *,
-    width: Optional[int] = None,
-    dtype: Any = jnp.float32,
-) -> M:
-    """A copy of ``module`` in which every masked layer has a fresh (zero) cache.
-
-    Works on one layer or on a whole network (any nesting of modules); other layers
-    are unchanged. The cache is state: it is not part of ``parameters()``.
-
-    Args:
-      module: a masked layer, or a module containing masked layers.
-      batch_size: the number of sequences stepped together; ``None`` for one
-        unbatched sequence (inputs ``(features,)`` to ``update_site``).
-      width: the image width ``W``, required by ``MaskedConv2D`` (raster order).
-      dtype: the dtype of the cached inputs.
-
-    Returns:
-      The module with caches, ready for ``update_site`` at position 0.
-
-    >>> import jax
-    >>> conv = MaskedConv1D(4, 3, 1, True, in_features=2, rng_key=jax.random.PRNGKey(0))
-    >>> init_cache(conv, 8).cache.shape  # the last (3 - 1) * 1 inputs
-    (8, 2, 2)
-    """
-
-    def add(m: Module) -> Module:
-        if isinstance(m, (MaskedConv1D, MaskedDense1D)):
-            return m._with_cache(batch_size, dtype)
-        if isinstance(m, MaskedConv2D):
-            if width is None:
-                raise ValueError(
-                    "MaskedConv2D.init_cache needs the image `width` (inputs are stepped "
-                    "in raster order): pass `init_cache(batch_size, width=W)`."
-                )
-            return m._with_cache(batch_size, width, dtype)
-        return m
-
-    return module.apply(add)
-
-
-class MaskedConv1D(Module):
+class MaskedConv1D(MaskedLayer):
     """1D convolution with a mask for autoregressive networks (``netket.nn.MaskedConv1D``).
 
     Output position ``i`` sees the inputs at ``i - (K - 1) d, ..., i - d, i`` (kernel
@@ -185,30 +105,34 @@ class MaskedConv1D(Module):
       exclusive: ``True`` if output ``i`` must not depend on input ``i``.
       feature_group_count: divides the input features into groups (default 1).
       use_bias: add a bias of shape ``(features,)`` (default ``True``).
+      param_dtype: dtype of the kernel and bias (default float32; NetKet's is
+        float64): floating or complex. The computation is in the promoted dtype of
+        the input and the parameters.
       precision: ``jax.lax.Precision`` of the convolution.
       kernel_init: ``init(key, shape, dtype)`` for the kernel of shape
         ``(K - exclusive, in_features // feature_group_count, features)``
         (default ``lecun_normal()``, NetKet's).
       bias_init: ``init(key, shape, dtype)`` for the bias (default zeros).
-      in_features: number of input features (keyword-only, required: pax layers
-        are built eagerly).
+      in_features: number of input features (keyword-only). Without it (NetKet's
+        constructor) the parameters are made at the first call, which must go
+        through ``pax.purecall`` (or be inside ``pax.pure``), from the input's last
+        dimension and the same ``rng_key``.
+      rng_key: the key of the parameters (default ``pax.next_rng_key()``).
 
     Inputs are ``(batch, length, in_features)`` or one sequence ``(length, in_features)``;
     the output has ``features`` in place of ``in_features``.
 
-    >>> import jax, jax.numpy as jnp
+    >>> import jax, jax.numpy as jnp, pax
     >>> conv = MaskedConv1D(4, 3, 1, True, in_features=2, rng_key=jax.random.PRNGKey(0))
     >>> conv.kernel.shape, conv(jnp.ones((5, 10, 2))).shape
     ((2, 2, 4), (5, 10, 4))
+    >>> lazy = MaskedConv1D(4, 3, 1, True, rng_key=jax.random.PRNGKey(0))  # NetKet's way
+    >>> lazy
+    MaskedConv1D(in_features=?, features=4, kernel_size=3, kernel_dilation=1, exclusive=True)
+    >>> lazy, y = pax.purecall(lazy, jnp.ones((5, 10, 2)))
+    >>> bool((lazy.kernel == conv.kernel).all())
+    True
     """
-
-    parameters = parameters_method("kernel", "bias")
-    _pax_default_precision = "half"
-
-    kernel: jax.Array
-    bias: Optional[jax.Array]
-    cache: Optional[jax.Array]
-    position: Optional[jax.Array]
 
     def __init__(
         self,
@@ -218,13 +142,14 @@ class MaskedConv1D(Module):
         exclusive: bool,
         feature_group_count: int = 1,
         use_bias: bool = True,
+        param_dtype: DTypeLike = jnp.float32,
         precision: Any = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = zeros,
         *,
-        in_features: int,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        in_features: int | None = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         layer = "MaskedConv1D"
@@ -234,51 +159,58 @@ class MaskedConv1D(Module):
             kernel_size=kernel_size,
             kernel_dilation=kernel_dilation,
             feature_group_count=feature_group_count,
-            in_features=in_features,
         )
-        exclusive = _check_exclusive(layer, exclusive)
+        exclusive = check_exclusive(layer, exclusive)
         if exclusive and kernel_size < 2:
             raise ValueError(
                 f"{layer}: an exclusive layer needs kernel_size >= 2 (its kernel has "
                 f"kernel_size - 1 taps), got kernel_size={kernel_size}."
             )
-        _check_groups(layer, in_features, features, feature_group_count)
-        self.in_features = in_features
         self.features = features
+        self.feature_group_count = feature_group_count
+        if in_features is not None:
+            self._check_sizes({"in_features": in_features})
+        self.in_features = in_features
         self.kernel_size = kernel_size
         self.kernel_dilation = kernel_dilation
         self.exclusive = exclusive
-        self.feature_group_count = feature_group_count
         self.use_bias = use_bias
+        self.param_dtype = check_param_dtype(layer, param_dtype)
         self.precision = precision
-        rng_key = next_rng_key() if rng_key is None else rng_key
-        k_key, b_key = jax.random.split(rng_key)
-        shape = (kernel_size - exclusive, in_features // feature_group_count, features)
-        self.kernel = kernel_init(k_key, shape, jnp.float32)
-        self.bias = bias_init(b_key, (features,), jnp.float32) if use_bias else None
-        self.cache = None
-        self.position = None
+        self._init_parameters(rng_key, kernel_init, bias_init)
+
+    def _check_sizes(self, sizes: dict[str, int]) -> None:
+        in_features = sizes["in_features"]
+        check_positive_ints("MaskedConv1D", in_features=in_features)
+        check_groups("MaskedConv1D", in_features, self.features, self.feature_group_count)
+
+    def _parameter_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        cin = int(self.in_features or 0) // self.feature_group_count
+        return (self.kernel_size - self.exclusive, cin, self.features), (self.features,)
 
     def _check_input(self, x: jax.Array) -> bool:
         shape = jnp.shape(x)
-        if len(shape) not in (2, 3) or shape[-1] != self.in_features:
+        n = self.in_features
+        if len(shape) not in (2, 3) or (n is not None and shape[-1] != n):
+            features = "" if n is None else f" with {n} features"
             raise ValueError(
                 f"MaskedConv1D expects inputs of rank 3 (batch, length, features) or rank 2 "
-                f"(length, features) with {self.in_features} features, got shape {shape}."
+                f"(length, features){features}, got shape {shape}."
             )
         return len(shape) == 2
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """The masked convolution of a whole sequence (or batch of sequences)."""
         single = self._check_input(x)
-        dtype = _common_dtype(x, self.kernel)
+        kernel, bias = self._parameters_for(x)
+        dtype = _common_dtype(x, kernel)
         x = jnp.asarray(x, dtype)
         if single:
             x = x[None]
         d = self.kernel_dilation
         y = jax.lax.conv_general_dilated(
             x,
-            self.kernel.astype(dtype),
+            kernel.astype(dtype),
             window_strides=(1,),
             # causal: (K - 1) d zeros on the left; an exclusive layer also drops the
             # last d inputs, which shifts the sequence right by d
@@ -288,25 +220,27 @@ class MaskedConv1D(Module):
             feature_group_count=self.feature_group_count,
             precision=self.precision,
         )
-        if self.bias is not None:
-            y = y + self.bias.astype(dtype)
+        if bias is not None:
+            y = y + bias.astype(dtype)
         return y[0] if single else y
 
     # -- incremental mode -------------------------------------------------------------
     @property
     def init_cache(self) -> Callable[..., "MaskedConv1D"]:
-        """``layer.init_cache(batch_size, dtype=jnp.float32)``: a copy with a zero cache.
+        """``layer.init_cache(batch_size, dtype=None)``: a copy with a zero cache.
 
         The cache (``cache``, ``(batch_size, (K - 1) d + 1 - exclusive, in_features)``,
         and ``position``, an int32 scalar) is a shift register of the most recent
-        inputs. ``batch_size=None`` caches one unbatched sequence. (A property rather
-        than a method so that ``pax.apply_mp_policy`` does not cast the weights of the
-        returned copy; see :func:`init_cache`.)
+        inputs, in the promoted dtype of ``dtype`` (the input's, default float32) and
+        the kernel. ``batch_size=None`` caches one unbatched sequence. (A property
+        rather than a method so that ``pax.apply_mp_policy`` does not cast the weights
+        of the returned copy; see :func:`init_cache`.)
         """
         return functools.partial(init_cache, self)
 
-    def _with_cache(self, batch_size: Optional[int], dtype: Any) -> "MaskedConv1D":
-        batch = _cache_batch_shape("MaskedConv1D", batch_size)
+    def _cache_for(
+        self, batch: tuple[int, ...], width: int | None, dtype: np.dtype
+    ) -> "MaskedConv1D":
         size = (self.kernel_size - 1) * self.kernel_dilation + 1 - self.exclusive
         return self.replace(
             cache=jnp.zeros((*batch, size, self.in_features), dtype),
@@ -322,7 +256,8 @@ class MaskedConv1D(Module):
         Args:
           x: ``(batch_size, in_features)`` (``(in_features,)`` for an unbatched
             cache): the input at position ``i`` for an inclusive layer, at ``i - 1``
-            for an exclusive one (ignored at ``i = 0``).
+            for an exclusive one (ignored at ``i = 0``). Its dtype must fit the
+            cache's (see :func:`init_cache`).
 
         Returns:
           ``(batch_size, features)``: the output of the full layer at position ``i``.
@@ -337,18 +272,18 @@ class MaskedConv1D(Module):
         >>> bool(jnp.allclose(ys, conv(xs), atol=1e-6))
         True
         """
-        cache, position = _check_site_input(self, x)
-        cache = _push(cache, x, position, self.exclusive)
+        cache, position, kernel = self._site_state(x)
+        cache = _push("MaskedConv1D", cache, x, position, self.exclusive)
         self.cache = cache
         self.position = position + 1
         # tap t of the kernel reads the input (K - 1 - t) d positions back, which sits
         # at register index t d (the newest input, at i - exclusive, is last)
         taps = self.kernel_size - self.exclusive
         window = cache[..., : (taps - 1) * self.kernel_dilation + 1 : self.kernel_dilation, :]
-        dtype = _common_dtype(window, self.kernel)
+        dtype = _common_dtype(x, kernel)  # as in the full call
         y = _tap_contract(
             window.astype(dtype),
-            self.kernel.astype(dtype),
+            kernel.astype(dtype),
             self.feature_group_count,
             self.precision,
         )
@@ -359,7 +294,7 @@ class MaskedConv1D(Module):
     def __repr__(self) -> str:
         return self._repr(
             {
-                "in_features": self.in_features,
+                "in_features": self._size_repr("in_features"),
                 "features": self.features,
                 "kernel_size": self.kernel_size,
                 "kernel_dilation": self.kernel_dilation,
@@ -368,11 +303,12 @@ class MaskedConv1D(Module):
                     self.feature_group_count if self.feature_group_count != 1 else None
                 ),
                 "use_bias": None if self.use_bias else False,
+                "param_dtype": None if self.param_dtype == np.float32 else self.param_dtype.name,
             }
         )
 
 
-def conv2d_mask(kernel_size: Tuple[int, int], exclusive: bool) -> np.ndarray:
+def conv2d_mask(kernel_size: tuple[int, int], exclusive: bool) -> np.ndarray:
     """NetKet's ``MaskedConv2D`` mask, ``(kh, kw)``: ones, except in the last kernel row
     (the current image row) from the centre column on (or right of it, when inclusive).
 
@@ -385,7 +321,7 @@ def conv2d_mask(kernel_size: Tuple[int, int], exclusive: bool) -> np.ndarray:
     return mask
 
 
-class MaskedConv2D(Module):
+class MaskedConv2D(MaskedLayer):
     """2D convolution with a mask for autoregressive networks (``netket.nn.MaskedConv2D``).
 
     Images are ``(batch, H, W, features)``, ordered row by row (raster order).
@@ -402,12 +338,16 @@ class MaskedConv2D(Module):
       exclusive: ``True`` if output ``(r, c)`` must not depend on input ``(r, c)``.
       feature_group_count: divides the input features into groups (default 1).
       use_bias: add a bias of shape ``(features,)`` (default ``True``).
+      param_dtype: dtype of the kernel and bias (default float32), as in
+        ``MaskedConv1D``.
       precision: ``jax.lax.Precision`` of the convolution.
       kernel_init: ``init(key, shape, dtype)`` for the kernel of shape
         ``(kh, kw, in_features // feature_group_count, features)``, then masked
         (default ``lecun_normal()``).
       bias_init: ``init(key, shape, dtype)`` for the bias (default zeros).
-      in_features: number of input features (keyword-only, required).
+      in_features: number of input features (keyword-only); without it, taken at
+        the first call, as in ``MaskedConv1D``.
+      rng_key: the key of the parameters (default ``pax.next_rng_key()``).
 
     Inputs are ``(batch, H, W, in_features)`` or one image ``(H, W, in_features)``.
 
@@ -418,89 +358,88 @@ class MaskedConv2D(Module):
     ((2, 3, 2, 4), (5, 6, 6, 4))
     """
 
-    parameters = parameters_method("kernel", "bias")
-    _pax_default_precision = "half"
-
-    kernel: jax.Array
-    bias: Optional[jax.Array]
-    cache: Optional[jax.Array]
-    position: Optional[jax.Array]
+    cache_width: int | None
 
     def __init__(
         self,
         features: int,
-        kernel_size: Union[int, Sequence[int]],
-        kernel_dilation: Union[int, Sequence[int]],
+        kernel_size: int | Sequence[int],
+        kernel_dilation: int | Sequence[int],
         exclusive: bool,
         feature_group_count: int = 1,
         use_bias: bool = True,
+        param_dtype: DTypeLike = jnp.float32,
         precision: Any = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = zeros,
         *,
-        in_features: int,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        in_features: int | None = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         layer = "MaskedConv2D"
-        check_positive_ints(
-            layer,
-            features=features,
-            feature_group_count=feature_group_count,
-            in_features=in_features,
-        )
+        check_positive_ints(layer, features=features, feature_group_count=feature_group_count)
         kernel_size = _pair(layer, "kernel_size", kernel_size)
         kernel_dilation = _pair(layer, "kernel_dilation", kernel_dilation)
-        exclusive = _check_exclusive(layer, exclusive)
+        exclusive = check_exclusive(layer, exclusive)
         if exclusive and kernel_size == (1, 1):
             raise ValueError(
                 f"{layer}: an exclusive layer with kernel_size (1, 1) sees no input; use a "
                 f"larger kernel_size, e.g. (2, 3)."
             )
-        _check_groups(layer, in_features, features, feature_group_count)
-        self.in_features = in_features
         self.features = features
+        self.feature_group_count = feature_group_count
+        if in_features is not None:
+            self._check_sizes({"in_features": in_features})
+        self.in_features = in_features
         self.kernel_size = kernel_size
         self.kernel_dilation = kernel_dilation
         self.exclusive = exclusive
-        self.feature_group_count = feature_group_count
         self.use_bias = use_bias
+        self.param_dtype = check_param_dtype(layer, param_dtype)
         self.precision = precision
-        rng_key = next_rng_key() if rng_key is None else rng_key
-        k_key, b_key = jax.random.split(rng_key)
-        shape = (*kernel_size, in_features // feature_group_count, features)
-        mask = jnp.asarray(conv2d_mask(kernel_size, exclusive))[:, :, None, None]
-        self.kernel = kernel_init(k_key, shape, jnp.float32) * mask
-        self.bias = bias_init(b_key, (features,), jnp.float32) if use_bias else None
-        self.cache = None
-        self.position = None
-        self.cache_width: Optional[int] = None
+        self._init_parameters(rng_key, kernel_init, bias_init)
+        self.cache_width = None
+
+    def _check_sizes(self, sizes: dict[str, int]) -> None:
+        in_features = sizes["in_features"]
+        check_positive_ints("MaskedConv2D", in_features=in_features)
+        check_groups("MaskedConv2D", in_features, self.features, self.feature_group_count)
+
+    def _parameter_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        cin = int(self.in_features or 0) // self.feature_group_count
+        return (*self.kernel_size, cin, self.features), (self.features,)
+
+    def _kernel_mask(self) -> np.ndarray:
+        return conv2d_mask(self.kernel_size, self.exclusive)[:, :, None, None]
 
     def _check_input(self, x: jax.Array) -> bool:
         shape = jnp.shape(x)
-        if len(shape) not in (3, 4) or shape[-1] != self.in_features:
+        n = self.in_features
+        if len(shape) not in (3, 4) or (n is not None and shape[-1] != n):
+            features = "" if n is None else f" with {n} features"
             raise ValueError(
                 f"MaskedConv2D expects inputs of rank 4 (batch, H, W, features) or rank 3 "
-                f"(H, W, features) with {self.in_features} features, got shape {shape}."
+                f"(H, W, features){features}, got shape {shape}."
             )
         return len(shape) == 3
 
-    def _masked_kernel(self, dtype: Any) -> jax.Array:
-        mask = conv2d_mask(self.kernel_size, self.exclusive)[:, :, None, None]
-        return self.kernel.astype(dtype) * jnp.asarray(mask, dtype)
+    def _masked_kernel(self, kernel: jax.Array, dtype: Any) -> jax.Array:
+        return kernel.astype(dtype) * jnp.asarray(self._kernel_mask(), dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """The masked convolution of a whole image (or batch of images)."""
         single = self._check_input(x)
-        dtype = _common_dtype(x, self.kernel)
+        kernel, bias = self._parameters_for(x)
+        dtype = _common_dtype(x, kernel)
         x = jnp.asarray(x, dtype)
         if single:
             x = x[None]
         (kh, kw), (dh, dw) = self.kernel_size, self.kernel_dilation
         y = jax.lax.conv_general_dilated(
             x,
-            self._masked_kernel(dtype),
+            self._masked_kernel(kernel, dtype),
             window_strides=(1, 1),
             padding=[((kh - 1) * dh, 0), (kw // 2 * dw, (kw - 1) // 2 * dw)],
             rhs_dilation=(dh, dw),
@@ -508,12 +447,12 @@ class MaskedConv2D(Module):
             feature_group_count=self.feature_group_count,
             precision=self.precision,
         )
-        if self.bias is not None:
-            y = y + self.bias.astype(dtype)
+        if bias is not None:
+            y = y + bias.astype(dtype)
         return y[0] if single else y
 
     # -- incremental mode (raster order) --------------------------------------------
-    def _taps(self, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    def _taps(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         """The unmasked kernel taps that can fall inside an image of this width.
 
         Returns kernel rows and columns, each tap's column offset and its distance
@@ -536,23 +475,29 @@ class MaskedConv2D(Module):
 
     @property
     def init_cache(self) -> Callable[..., "MaskedConv2D"]:
-        """``layer.init_cache(batch_size, width, dtype=jnp.float32)``: a copy with a zero
+        """``layer.init_cache(batch_size, width, dtype=None)``: a copy with a zero
         cache for images of width ``width`` stepped in raster order.
 
         The cache is a shift register of the last ``(kh - 1) dh W + (kw // 2) dw + 1 -
-        exclusive`` inputs (``cache``) and the flat position (``position``). (A
-        property, as ``MaskedConv1D.init_cache``.)
+        exclusive`` inputs (``cache``, dtype as in :func:`init_cache`) and the flat
+        position (``position``). (A property, as ``MaskedConv1D.init_cache``.)
         """
 
         def init(
-            batch_size: Optional[int], width: Optional[int] = None, dtype: Any = jnp.float32
+            batch_size: int | None, width: int | None = None, dtype: DTypeLike | None = None
         ) -> "MaskedConv2D":
             return init_cache(self, batch_size, width=width, dtype=dtype)
 
         return init
 
-    def _with_cache(self, batch_size: Optional[int], width: int, dtype: Any) -> "MaskedConv2D":
-        batch = _cache_batch_shape("MaskedConv2D", batch_size)
+    def _cache_for(
+        self, batch: tuple[int, ...], width: int | None, dtype: np.dtype
+    ) -> "MaskedConv2D":
+        if width is None:
+            raise ValueError(
+                "MaskedConv2D.init_cache needs the image `width` (inputs are stepped "
+                "in raster order): pass `init_cache(batch_size, width=W)`."
+            )
         check_positive_ints("MaskedConv2D.init_cache", width=width)
         size = self._taps(width)[-1]
         return self.replace(
@@ -585,10 +530,10 @@ class MaskedConv2D(Module):
         >>> bool(jnp.allclose(ys.reshape(4, 5, 4), conv(image), atol=1e-6))
         True
         """
-        cache, position = _check_site_input(self, x)
+        cache, position, kernel = self._site_state(x)
         width = int(self.cache_width or 0)  # set together with the cache
         rows, cols, col_offsets, back, size = self._taps(width)
-        cache = _push(cache, x, position, self.exclusive)
+        cache = _push("MaskedConv2D", cache, x, position, self.exclusive)
         column = position % width
         self.cache = cache
         self.position = position + 1
@@ -597,10 +542,10 @@ class MaskedConv2D(Module):
         window = cache[..., size - 1 - (back - self.exclusive), :]
         target = column + col_offsets
         inside = (target >= 0) & (target < width)
-        dtype = _common_dtype(window, self.kernel)
+        dtype = _common_dtype(x, kernel)  # as in the full call
         window = jnp.where(inside[:, None], window, 0).astype(dtype)
-        kernel = self._masked_kernel(dtype)[rows, cols]
-        y = _tap_contract(window, kernel, self.feature_group_count, self.precision)
+        taps = self._masked_kernel(kernel, dtype)[rows, cols]
+        y = _tap_contract(window, taps, self.feature_group_count, self.precision)
         if self.bias is not None:
             y = y + self.bias.astype(dtype)
         return y
@@ -608,7 +553,7 @@ class MaskedConv2D(Module):
     def __repr__(self) -> str:
         return self._repr(
             {
-                "in_features": self.in_features,
+                "in_features": self._size_repr("in_features"),
                 "features": self.features,
                 "kernel_size": self.kernel_size,
                 "kernel_dilation": self.kernel_dilation,
@@ -617,6 +562,7 @@ class MaskedConv2D(Module):
                     self.feature_group_count if self.feature_group_count != 1 else None
                 ),
                 "use_bias": None if self.use_bias else False,
+                "param_dtype": None if self.param_dtype == np.float32 else self.param_dtype.name,
             }
         )
 
@@ -633,7 +579,7 @@ def dense1d_mask(size: int, in_features: int, features: int, exclusive: bool) ->
     return np.kron(block, np.ones((in_features, features), np.float32))
 
 
-class MaskedDense1D(Module):
+class MaskedDense1D(MaskedLayer):
     """A dense layer with a mask for autoregressive networks (``netket.nn.MaskedDense1D``).
 
     The sequence ``(size, in_features)`` is flattened and multiplied by a kernel of
@@ -646,12 +592,17 @@ class MaskedDense1D(Module):
       features: number of output features per position.
       exclusive: ``True`` if output ``j`` must not depend on input ``j``.
       use_bias: add a bias (default ``True``).
+      param_dtype: dtype of the kernel and bias (default float32), as in
+        ``MaskedConv1D``.
       precision: ``jax.lax.Precision`` of the matrix product.
       kernel_init: ``init(key, shape, dtype)`` for the kernel, then masked
         (default ``lecun_normal()``, fan-in ``size * in_features`` as in NetKet).
       bias_init: ``init(key, shape, dtype)`` for the bias (default zeros).
-      size: the sequence length (keyword-only, required).
-      in_features: number of input features (keyword-only, required).
+      size: the sequence length (keyword-only).
+      in_features: number of input features (keyword-only). Without both (NetKet's
+        constructor), the missing ones are taken from the input at the first call,
+        as in ``MaskedConv1D``.
+      rng_key: the key of the parameters (default ``pax.next_rng_key()``).
 
     Inputs are ``(batch, size, in_features)`` or ``(size, in_features)``.
 
@@ -661,87 +612,102 @@ class MaskedDense1D(Module):
     ((12, 24), (6, 4), (3, 6, 4))
     """
 
-    parameters = parameters_method("kernel", "bias")
-    _pax_default_precision = "half"
-
-    kernel: jax.Array
-    bias: Optional[jax.Array]
-    cache: Optional[jax.Array]
-    position: Optional[jax.Array]
+    _size_names = ("size", "in_features")
 
     def __init__(
         self,
         features: int,
         exclusive: bool,
         use_bias: bool = True,
+        param_dtype: DTypeLike = jnp.float32,
         precision: Any = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = zeros,
         *,
-        size: int,
-        in_features: int,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        size: int | None = None,
+        in_features: int | None = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         layer = "MaskedDense1D"
-        check_positive_ints(layer, features=features, size=size, in_features=in_features)
-        exclusive = _check_exclusive(layer, exclusive)
-        if exclusive and size < 2:
-            raise ValueError(
-                f"{layer}: an exclusive layer needs size >= 2 (with size=1 it sees no input)."
-            )
+        check_positive_ints(layer, features=features)
+        self.exclusive = check_exclusive(layer, exclusive)
+        sizes = {"size": size, "in_features": in_features}
+        self._check_sizes({k: v for k, v in sizes.items() if v is not None})
         self.size = size
         self.in_features = in_features
         self.features = features
-        self.exclusive = exclusive
         self.use_bias = use_bias
+        self.param_dtype = check_param_dtype(layer, param_dtype)
         self.precision = precision
-        rng_key = next_rng_key() if rng_key is None else rng_key
-        k_key, b_key = jax.random.split(rng_key)
-        shape = (size * in_features, size * features)
-        mask = jnp.asarray(dense1d_mask(size, in_features, features, exclusive))
-        self.kernel = kernel_init(k_key, shape, jnp.float32) * mask
-        self.bias = bias_init(b_key, (size, features), jnp.float32) if use_bias else None
-        self.cache = None
-        self.position = None
+        self._init_parameters(rng_key, kernel_init, bias_init)
+
+    def _sizes(self, shape: tuple[int, ...]) -> dict[str, int]:
+        return {"size": shape[-2], "in_features": shape[-1]}
+
+    def _check_sizes(self, sizes: dict[str, int]) -> None:
+        check_positive_ints("MaskedDense1D", **sizes)
+        if self.exclusive and sizes.get("size", 2) < 2:
+            raise ValueError(
+                "MaskedDense1D: an exclusive layer needs size >= 2 (with size=1 it sees no input)."
+            )
+
+    def _parameter_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        size, cin = int(self.size or 0), int(self.in_features or 0)
+        return (size * cin, size * self.features), (size, self.features)
+
+    def _kernel_mask(self) -> np.ndarray:
+        size, cin = int(self.size or 0), int(self.in_features or 0)
+        return dense1d_mask(size, cin, self.features, self.exclusive)
 
     def _check_input(self, x: jax.Array) -> bool:
         shape = jnp.shape(x)
-        if len(shape) not in (2, 3) or shape[-2:] != (self.size, self.in_features):
+        size, n = self.size, self.in_features
+        if (
+            len(shape) not in (2, 3)
+            or (size is not None and shape[-2] != size)
+            or (n is not None and shape[-1] != n)
+        ):
+            s, f = "size" if size is None else size, "features" if n is None else n
+            known = [f"size {size}"] * (size is not None) + [f"{n} features"] * (n is not None)
             raise ValueError(
-                f"MaskedDense1D expects inputs of shape (batch, {self.size}, "
-                f"{self.in_features}) or ({self.size}, {self.in_features}) (size "
-                f"{self.size}, {self.in_features} features), got shape {shape}."
+                f"MaskedDense1D expects inputs of shape (batch, {s}, {f}) or ({s}, {f}) "
+                f"({', '.join(known)}), got shape {shape}."
+                if known
+                else f"MaskedDense1D expects inputs of rank 3 (batch, size, features) or rank "
+                f"2 (size, features), got shape {shape}."
             )
         return len(shape) == 2
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """The masked linear map of a whole sequence (or batch of sequences)."""
         self._check_input(x)
-        dtype = _common_dtype(x, self.kernel)
+        kernel, bias = self._parameters_for(x)
+        dtype = _common_dtype(x, kernel)
         x = jnp.asarray(x, dtype)
-        mask = dense1d_mask(self.size, self.in_features, self.features, self.exclusive)
-        kernel = self.kernel.astype(dtype) * jnp.asarray(mask, dtype)
+        kernel = kernel.astype(dtype) * jnp.asarray(self._kernel_mask(), dtype)
         y = jnp.dot(x.reshape(*x.shape[:-2], -1), kernel, precision=self.precision)
         y = y.reshape(*x.shape[:-2], self.size, self.features)
-        if self.bias is not None:
-            y = y + self.bias.astype(dtype)
+        if bias is not None:
+            y = y + bias.astype(dtype)
         return y
 
     # -- incremental mode -------------------------------------------------------------
     @property
     def init_cache(self) -> Callable[..., "MaskedDense1D"]:
-        """``layer.init_cache(batch_size, dtype=jnp.float32)``: a copy with a zero cache.
+        """``layer.init_cache(batch_size, dtype=None)``: a copy with a zero cache.
 
         The cache holds, for every output position, the partial sum of the inputs
-        seen so far (``cache``, ``(batch_size, size, features)``), and the current
-        position (``position``). (A property, as ``MaskedConv1D.init_cache``.)
+        seen so far (``cache``, ``(batch_size, size, features)``, dtype as in
+        :func:`init_cache`), and the current position (``position``). (A property,
+        as ``MaskedConv1D.init_cache``.)
         """
         return functools.partial(init_cache, self)
 
-    def _with_cache(self, batch_size: Optional[int], dtype: Any) -> "MaskedDense1D":
-        batch = _cache_batch_shape("MaskedDense1D", batch_size)
+    def _cache_for(
+        self, batch: tuple[int, ...], width: int | None, dtype: np.dtype
+    ) -> "MaskedDense1D":
         return self.replace(
             cache=jnp.zeros((*batch, self.size, self.features), dtype),
             position=jnp.zeros((), jnp.int32),
@@ -771,23 +737,24 @@ class MaskedDense1D(Module):
         >>> bool(jnp.allclose(ys, dense(xs), atol=1e-6))
         True
         """
-        cache, position = _check_site_input(self, x)
+        cache, position, kernel = self._site_state(x)
+        size, cin, features = int(self.size or 0), int(self.in_features or 0), self.features
         source = position - self.exclusive  # the position of x
-        dtype = _common_dtype(x, self.kernel)
+        dtype = _common_dtype(x, kernel)  # as in the full call
+        check_cache_fits("MaskedDense1D", dtype, cache.dtype)
         x = jnp.where(source >= 0, x, 0).astype(dtype)
-        kernel = self.kernel.reshape(self.size, self.in_features, self.size, self.features)
+        blocks = kernel.reshape(size, cin, size, features)
         row = jax.lax.dynamic_index_in_dim(
-            kernel, jnp.clip(source, 0, self.size - 1), axis=0, keepdims=False
+            blocks, jnp.clip(source, 0, size - 1), axis=0, keepdims=False
         ).astype(dtype)
-        later = jnp.arange(self.size) >= source + self.exclusive
+        later = jnp.arange(size) >= source + self.exclusive
         row = jnp.where(later[None, :, None], row, 0)
-        partial = cache.astype(dtype) + jnp.einsum(
-            "...i,ijo->...jo", x, row, precision=self.precision
-        )
+        contribution = jnp.einsum("...i,ijo->...jo", x, row, precision=self.precision)
+        partial = cache + contribution.astype(cache.dtype)
         self.cache = partial
         self.position = position + 1
-        index = jnp.clip(position, 0, self.size - 1)
-        y = jax.lax.dynamic_index_in_dim(partial, index, axis=-2, keepdims=False)
+        index = jnp.clip(position, 0, size - 1)
+        y = jax.lax.dynamic_index_in_dim(partial, index, axis=-2, keepdims=False).astype(dtype)
         if self.bias is not None:
             y = y + jax.lax.dynamic_index_in_dim(
                 self.bias.astype(dtype), index, axis=0, keepdims=False
@@ -797,10 +764,11 @@ class MaskedDense1D(Module):
     def __repr__(self) -> str:
         return self._repr(
             {
-                "size": self.size,
-                "in_features": self.in_features,
+                "size": self._size_repr("size"),
+                "in_features": self._size_repr("in_features"),
                 "features": self.features,
                 "exclusive": self.exclusive,
                 "use_bias": None if self.use_bias else False,
+                "param_dtype": None if self.param_dtype == np.float32 else self.param_dtype.name,
             }
         )

@@ -152,15 +152,6 @@ def _feature_list(features: int | Sequence[int], layers: int, local_size: int) -
     return feats
 
 
-def _with_dtype(init: Initializer, dtype: Any) -> Initializer:
-    """``init`` drawing in ``dtype`` whatever dtype the layer asks for."""
-
-    def draw(key: jax.Array, shape: Sequence[int], _dtype: Any = None) -> jax.Array:
-        return init(key, shape, dtype)
-
-    return draw
-
-
 class ARNNSequential(ARNN):
     """An :class:`ARNN` made of masked layers applied in turn, with ``activation``
     between them; the first layer is exclusive. Subclasses build ``self.layers``."""
@@ -249,8 +240,9 @@ class ARNNDense(ARNNSequential):
                 exclusive=(i == 0),
                 use_bias=use_bias,
                 precision=precision,
-                kernel_init=_with_dtype(kernel_init, self.param_dtype),
-                bias_init=_with_dtype(bias_init, self.param_dtype),
+                kernel_init=kernel_init,
+                bias_init=bias_init,
+                param_dtype=self.param_dtype,
                 size=hilbert.size,
                 in_features=ins[i],
                 rng_key=key,
@@ -301,8 +293,9 @@ class ARNNConv1D(ARNNSequential):
                 exclusive=(i == 0),
                 use_bias=use_bias,
                 precision=precision,
-                kernel_init=_with_dtype(kernel_init, self.param_dtype),
-                bias_init=_with_dtype(bias_init, self.param_dtype),
+                kernel_init=kernel_init,
+                bias_init=bias_init,
+                param_dtype=self.param_dtype,
                 in_features=ins[i],
                 rng_key=key,
             )
@@ -360,8 +353,9 @@ class ARNNConv2D(ARNNSequential):
                 exclusive=(i == 0),
                 use_bias=use_bias,
                 precision=precision,
-                kernel_init=_with_dtype(kernel_init, self.param_dtype),
-                bias_init=_with_dtype(bias_init, self.param_dtype),
+                kernel_init=kernel_init,
+                bias_init=bias_init,
+                param_dtype=self.param_dtype,
                 in_features=ins[i],
                 rng_key=key,
             )

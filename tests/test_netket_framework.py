@@ -143,4 +143,11 @@ def test_unknown_method_and_missing_cache_raise():
     with pytest.raises(AttributeError, match="LogLinear has no method 'conditional'"):
         static.conditional  # noqa: B018
     with pytest.raises(ValueError, match=r"no `init_cache\(batch_size\)` method.*pax.netket.ARNN"):
-        static.init(jax.random.PRNGKey(0), jnp.ones((2, N)))
+        static.init(jax.random.PRNGKey(0), jnp.ones((2, N)), 0, method="conditional")
+
+
+def test_reinitialising_a_pax_model_says_what_to_do():
+    hi, _ = _ising()
+    vstate = nk.vqs.MCState(nk.sampler.MetropolisLocal(hi), LogLinear(N), n_samples=64, seed=0)
+    with pytest.raises(ValueError, match=r"cannot initialise LogLinear again.*Build a new model"):
+        vstate.init(seed=1)

@@ -24,6 +24,12 @@ from ..core.split import Skeleton, merge, split
 
 PARAMS, STATE, CACHE = "params", "state", "cache"
 
+MSG_NO_INIT = (
+    "A pax model is built with its weights, so NetKet cannot initialise {model} again "
+    "(`vstate.init()`). Build a new model instead (`Model(..., rng_key=jax.random.PRNGKey(1))`) "
+    "and a new state (`nk.vqs.MCState(sampler, model)`), or set `vstate.parameters`."
+)
+
 
 def _collections(mutable: Any) -> tuple[str, ...] | bool:
     """flax's ``mutable`` argument as a tuple of collection names (or True / False)."""
@@ -83,10 +89,10 @@ class PaxModel:
         """NetKet calls ``init`` only to make the autoregressive sampler's cache
         (``init(key, sigma, 0, method=model.conditional)``): returns ``{"cache": ...}``
         of zeros for a batch of ``sigma``'s size."""
-        del rngs, method, kwargs
+        del rngs, kwargs
+        if method in (None, "__call__") or not args:
+            raise ValueError(MSG_NO_INIT.format(model=self.model_class.__qualname__))
         model = merge(self.skeleton, *self.skeleton.zeros())
-        if not args:
-            raise ValueError("PaxModel.init needs the model's input to size the cache.")
         cached = _with_cache(model, _batch_size(args[0]))
         return {CACHE: split(cached)[2]}
 

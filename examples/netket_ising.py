@@ -12,7 +12,8 @@ ground-state energy. ``import pax.netket`` lets NetKet take pax modules as they 
 1. a restricted Boltzmann machine written below as a small pax module with complex128
    parameters, sampled by ``MetropolisLocal`` and trained by VMC with stochastic
    reconfiguration (SR);
-2. ``pax.netket.ARNNConv1D`` (NetKet's autoregressive network on pax's masked layers),
+2. ``pax.netket.ARNNConv1D`` (NetKet's autoregressive network on pax's masked layers;
+   3 layers, 8 features, kernel 5),
    sampled exactly by ``ARDirectSampler`` through pax's jittable cache, trained by VMC
    with Adam.
 
@@ -116,8 +117,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"relative error {abs(rbm_energy - exact) / abs(exact):.2e} ({rbm_seconds:.1f} s)"
     )
 
+    # kernel 5 in 3 layers: each site sees the 12 before it, so the periodic bond
+    # (site 0 with site N - 1) is within reach (kernel 3 plateaus at 1.4e-2 relative)
     arnn = pax.netket.ARNNConv1D(
-        hilbert, layers=3, features=8, kernel_size=3, param_dtype=jnp.float64, rng_key=key_arnn
+        hilbert, layers=3, features=8, kernel_size=5, param_dtype=jnp.float64, rng_key=key_arnn
     )
     vstate = nk.vqs.MCState(
         nk.sampler.ARDirectSampler(hilbert), arnn, n_samples=args.samples, seed=args.seed

@@ -5,6 +5,7 @@ from pax import experimental as experimental
 from pax import functional as functional
 from pax import nets as nets
 from pax import nn as nn
+from pax import optimizer as optimizer
 from pax import random as random
 from pax import sharding as sharding
 from pax import util as util
@@ -154,6 +155,7 @@ __all__ = [
     "nets",
     "next_rng_key",
     "nn",
+    "optimizer",
     "parameters_method",
     "pure",
     "purecall",

@@ -125,13 +125,11 @@ def test_assign_converts_python_and_numpy_values():
     assert float(s.value) == 3.0
 
 
-def test_variables_are_plain_objects():
+def test_variables_equal_by_identity_not_elementwise():
     a = pax.TrainVar(jnp.ones(2))
     b = pax.TrainVar(jnp.ones(2))
-    assert a != b and a == a  # identity, not an array
+    assert a != b and a == a  # identity, not an array (operators are elementwise)
     assert len({a, b}) == 2
-    with pytest.raises(TypeError):
-        a + 1  # noqa: B018 - no array-pretending dunders
 
 
 # -- pytree behaviour -------------------------------------------------------------------
@@ -316,3 +314,143 @@ def test_pax_style_training_of_objax_variables():
         model, optimizer, loss = update_fn(model, optimizer, jnp.ones((4, 2)), jnp.zeros((4, 1)))
         losses.append(float(loss))
     assert losses[2] < losses[0] and int(model.calls.value) == 3
+
+
+# -- variables used as arrays (Objax's operators, issue 17) ---------------------------
+
+ARRAY_EXPRESSIONS = {
+    "matmul": lambda v, x: x @ v,
+    "rmatmul_of_var": lambda v, x: v.T @ x.T,
+    "add": lambda v, x: v + 1,
+    "radd": lambda v, x: 1 + v,
+    "sub": lambda v, x: v - x[0, 0],
+    "rsub": lambda v, x: 2.0 - v,
+    "mul": lambda v, x: v * 3,
+    "rmul": lambda v, x: x[0, :1] * v,
+    "truediv": lambda v, x: v / 2,
+    "rtruediv": lambda v, x: 1.0 / (v + 1),
+    "floordiv": lambda v, x: v // 2,
+    "rfloordiv": lambda v, x: 7.0 // (v + 1),
+    "mod": lambda v, x: v % 2,
+    "rmod": lambda v, x: 7.0 % (v + 1),
+    "pow": lambda v, x: v**2,
+    "rpow": lambda v, x: 2.0**v,
+    "neg": lambda v, x: -v,
+    "pos": lambda v, x: +v,
+    "abs": lambda v, x: abs(v - 2),
+    "lt": lambda v, x: v < 2,
+    "le": lambda v, x: v <= 2,
+    "gt": lambda v, x: v > 2,
+    "ge": lambda v, x: v >= 2,
+    "getitem": lambda v, x: v[0],
+    "getitem_slice": lambda v, x: v[:, 1:],
+    "transpose": lambda v, x: v.T,
+    "numpy_left": lambda v, x: np.ones((4, 2), np.float32) @ v,
+    "numpy_add": lambda v, x: np.ones(3, np.float32) + v,
+    "two_variables": lambda v, x: v + pax.StateVar(jnp.ones((2, 3))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_EXPRESSIONS))
+@pytest.mark.parametrize("kind", ["TrainVar", "StateVar", "TrainRef"])
+def test_variable_used_as_array_equals_its_value(kind, name):
+    expr = ARRAY_EXPRESSIONS[name]
+    value = jnp.arange(6.0).reshape(2, 3)
+    var = {
+        "TrainVar": lambda: pax.TrainVar(value),
+        "StateVar": lambda: pax.StateVar(value),
+        "TrainRef": lambda: pax.TrainRef(pax.TrainVar(value)),
+    }[kind]()
+    x = jnp.linspace(-1.0, 1.0, 8).reshape(4, 2)
+    got = expr(var, x)
+    assert isinstance(got, jax.Array), type(got)
+    np.testing.assert_array_equal(got, expr(value, x))
+    # inside jax.jit the variable (a pytree) holds a tracer: the operators still work
+    jitted = jax.jit(expr)(var, x)
+    np.testing.assert_allclose(jitted, expr(value, x), rtol=1e-6)
+
+
+def test_integer_variable_operators():
+    v = pax.StateVar(jnp.array([1, 2, 6], jnp.int32))
+    np.testing.assert_array_equal(v & 3, [1, 2, 2])
+    np.testing.assert_array_equal(5 | v, [5, 7, 7])
+    np.testing.assert_array_equal(v ^ 1, [0, 3, 7])
+    np.testing.assert_array_equal(~v, [-2, -3, -7])
+    np.testing.assert_array_equal(v << 1, [2, 4, 12])
+    np.testing.assert_array_equal(v >> 1, [0, 1, 3])
+    quotient, remainder = divmod(v, 4)
+    np.testing.assert_array_equal(quotient, [0, 0, 1])
+    np.testing.assert_array_equal(remainder, [1, 2, 2])
+
+
+def test_variable_properties_len_iter_and_conversions():
+    v = pax.TrainVar(jnp.arange(6.0).reshape(2, 3))
+    assert (v.shape, v.dtype, v.ndim, v.size, len(v)) == ((2, 3), jnp.float32, 2, 6, 2)
+    assert [row.tolist() for row in v] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    scalar = pax.StateVar(jnp.array(3))
+    assert (int(scalar), float(scalar), complex(scalar), [0, 1, 2, 3][scalar]) == (
+        3,
+        3.0,
+        3 + 0j,
+        3,
+    )
+    # the truth value is the array's: scalars convert, larger arrays are ambiguous
+    assert bool(scalar) and not bool(pax.StateVar(jnp.zeros(())))
+    with pytest.raises(ValueError, match="truth value of an array"):
+        bool(v)
+    ref = pax.TrainRef(v)
+    assert ref.shape == (2, 3) and ref[1, 2] == 5.0
+
+
+@pytest.mark.parametrize("dtype", [None, np.float64, np.int32])
+@pytest.mark.parametrize("copy", [None, True])
+def test_numpy_asarray_of_a_variable(dtype, copy):
+    v = pax.StateVar(jnp.arange(6.0).reshape(2, 3))
+    expected = np.arange(6.0).reshape(2, 3).astype(dtype or np.float32)
+    got = np.array(v, dtype=dtype, copy=copy)
+    assert got.dtype == expected.dtype and got.dtype != object
+    np.testing.assert_array_equal(got, expected)
+    if copy:
+        got[0, 0] = 10  # a copy of its own: the variable is unchanged
+        assert float(v.value[0, 0]) == 0.0
+    np.testing.assert_array_equal(np.asarray(pax.TrainRef(pax.TrainVar(v.value))), expected)
+
+
+def test_numpy_functions_take_variables():
+    v = pax.StateVar(jnp.arange(6.0))
+    assert float(np.sum(v)) == 15.0 and float(np.mean(v)) == 2.5
+    np.testing.assert_allclose(np.exp(v), np.exp(np.arange(6.0)), rtol=1e-6)
+    np.testing.assert_array_equal(v, np.arange(6.0))
+
+
+def test_numpy_asarray_without_copy_is_refused():
+    v = pax.StateVar(jnp.arange(3.0))
+    with pytest.raises(ValueError, match="copy=False"):
+        np.asarray(v, copy=False)
+
+
+def test_variables_compare_and_hash_by_identity():
+    """``==`` is identity (VarCollection's dedup and conflict checks rely on it)."""
+    a = pax.TrainVar(jnp.zeros(3))
+    b = pax.TrainVar(jnp.zeros(3))
+    assert a == a and a != b and not (a == b) and not (a != a)
+    assert len({a, b, a}) == 2 and a in [a] and b not in [a]
+    vc = pax.VarCollection({"a": a, "a2": a, "b": b})
+    assert list(vc) == [a, b]
+    with pytest.raises(ValueError, match="conflict"):
+        vc + pax.VarCollection({"a": b})
+    assert (vc + pax.VarCollection({"a": a}))["a"] is a
+
+
+def test_jax_numpy_functions_need_value():
+    """JAX 0.10 ignores ``__jax_array__``: jax.numpy functions name the variable."""
+    v = pax.TrainVar(jnp.ones((2, 3)))
+    with pytest.raises(TypeError, match="dot requires ndarray or scalar arguments, got.*TrainVar"):
+        jnp.dot(jnp.ones(2), v)
+    np.testing.assert_array_equal(jnp.dot(jnp.ones(2), v.value), [2.0, 2.0, 2.0])
+
+
+def test_assign_accepts_a_variable():
+    v = pax.StateVar(jnp.zeros(3))
+    v.assign(pax.TrainVar(jnp.ones(3)))
+    assert isinstance(v.value, jax.Array) and v.value.tolist() == [1.0, 1.0, 1.0]

@@ -5,7 +5,7 @@ Only plain Python thread-local state is used (no JAX trace internals).
 """
 
 import threading
-from typing import Any, FrozenSet, List
+from typing import Any, Dict, FrozenSet, List
 
 
 class _PaxState(threading.local):
@@ -17,6 +17,9 @@ class _PaxState(threading.local):
         # One set per ``pax.scan`` body being traced: the ids of the modules that were
         # already mutable when the body started (captured from outside the body).
         self.scan_bodies: List[FrozenSet[int]] = []
+        # One dict per active ``pax.pure`` call: the tracers assigned to module
+        # attributes while it runs, id -> weak reference (see leaks.py).
+        self.traced_writes: List[Dict[int, Any]] = []
 
 
 STATE = _PaxState()

@@ -32,6 +32,7 @@ from .layout import (
     plain_dict,
     refresh_layout,
 )
+from .leaks import record_traced_value
 from .node import EmptyNode, PaxNode, blank_instance, is_empty, is_node
 
 T = TypeVar("T", bound="Module")
@@ -131,6 +132,8 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         bodies = STATE.scan_bodies
         if bodies and id(self) in bodies[-1] and holds_tracer(value):
             raise ValueError(MSG_MUTATED_IN_SCAN.format(name=name, module=self._short_repr()))
+        if STATE.traced_writes:
+            record_traced_value(value)  # checked when the pure call returns (leaks.py)
         descriptor: Any = getattr(type(self), name, None)
         if hasattr(descriptor, "__set__"):
             # a property of the class: run its setter instead of shadowing it

@@ -6,6 +6,7 @@ from typing import Iterator, List, TypeVar
 from .context import STATE
 from .guards import assert_no_sharing
 from .layout import MUTABLE_KEY, refresh_layout
+from .leaks import check_no_leaked_tracers, start_recording, stop_recording
 from .module import Module
 from .pure import collect_modules, detach_static_containers
 
@@ -34,11 +35,16 @@ def mutable(module: T) -> Iterator[T]:
         m.__dict__[MUTABLE_KEY] = True
         detach_static_containers(m)
     STATE.pure_frames.append(frame)
+    records = start_recording()
+    finished = False
     try:
         yield copy
+        finished = True
     finally:
+        stop_recording(records, keep=finished)
         STATE.pure_frames.pop()
         for m in frame:
             refresh_layout(m)
             m.__dict__.pop(MUTABLE_KEY, None)
     assert_no_sharing(copy)
+    check_no_leaked_tracers(copy, records, mutable)

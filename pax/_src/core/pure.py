@@ -10,6 +10,7 @@ import jax
 from .context import STATE
 from .guards import assert_no_sharing
 from .layout import LAYOUT_KEY, MUTABLE_KEY, holds_mutable_container, refresh_layout
+from .leaks import check_no_leaked_tracers, start_recording, stop_recording
 from .module import Module
 
 O = TypeVar("O")
@@ -79,14 +80,19 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
         # the copies, then every module created while `fn` runs (see _ModuleMeta)
         frame: List[Module] = list(modules)
         STATE.pure_frames.append(frame)
+        records = start_recording()
+        returned = False
         try:
             out = fn(*args, **kwargs)
+            returned = True
         finally:
+            stop_recording(records, keep=returned)
             STATE.pure_frames.pop()
             for m in frame:
                 refresh_layout(m)
                 m.__dict__.pop(MUTABLE_KEY, None)
         _check_returned_modules(out, frame)
+        check_no_leaked_tracers(out, records, fn)
         return out
 
     return wrapper
@@ -114,13 +120,14 @@ def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[
     """
     func, leading = _split_callable(module_or_method, "module_and_value")
 
-    @pure
     def run(mod, *args, **kwargs):
         if not isinstance(mod, Module):
             raise TypeError(f"Expected a pax module as first argument, got {type(mod)}.")
         out = func(mod, *args, **kwargs)
         return mod, out
 
+    run.__qualname__ = getattr(func, "__qualname__", run.__qualname__)  # for error messages
+    run = pure(run)
     return functools.partial(run, *leading) if leading else run
 
 

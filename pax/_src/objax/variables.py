@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.node import PaxNode
+from .array_ops import ArrayOperators
 from .swapping import check_write
 
 Reducer = Callable[[jax.Array], jax.Array]
@@ -55,9 +56,12 @@ def reduce_first(tensors: jax.Array) -> jax.Array:
 
 
 def as_value(tensor: Any) -> Any:
-    """``tensor`` as a JAX array (arrays and tracers are kept as they are)."""
+    """``tensor`` as a JAX array (arrays and tracers are kept as they are; a
+    variable gives its value)."""
     if isinstance(tensor, jax.Array):
         return tensor
+    if isinstance(tensor, ArrayOperators):
+        return tensor._get()
     return jnp.asarray(tensor)
 
 
@@ -65,8 +69,12 @@ def _shape_dtype(x: Any) -> Tuple[Tuple[int, ...], Any]:
     return tuple(getattr(x, "shape", ())), getattr(x, "dtype", None)
 
 
-class BaseVar(PaxNode):
+class BaseVar(PaxNode, ArrayOperators):
     """The base class of Objax-style variables.
+
+    A variable can be used as its value in expressions (``x @ v``, ``v + 1``, ``-v``,
+    ``v[0]``, ``v.shape``, ``numpy.asarray(v)``; see :class:`ArrayOperators`), but
+    ``==``, ``!=`` and ``hash`` are by identity.
 
     Args:
       reduce: a function taking an array of shape ``(n, *dims)`` and returning one of

@@ -46,6 +46,13 @@ class PaxModel:
 
     ``model.<method>`` gives the method's name, so NetKet's
     ``model.apply(variables, x, method=model.conditional)`` works as with flax.
+
+    >>> import jax, jax.numpy as jnp, pax, pax.netket
+    >>> variables, static = pax.netket.register().wrap(pax.Linear(2, 1))
+    >>> jax.tree_util.tree_map(jnp.shape, variables)
+    {'params': {'bias': (1,), 'weight': (2, 1)}}
+    >>> static.apply(variables, jnp.ones((3, 2))).shape
+    (3, 1)
     """
 
     __slots__ = ("skeleton", "model_class")
@@ -181,7 +188,12 @@ def _unwrap(static: PaxModel, variables: Any) -> Module:
 
 def register() -> Any:
     """Register pax in NetKet's model-framework registry (once; later calls return the
-    same entry). ``import pax.netket`` calls it."""
+    same entry). ``import pax.netket`` calls it.
+
+    >>> import pax.netket
+    >>> pax.netket.register() is pax.netket.register()
+    True
+    """
     from netket.utils.model_frameworks import base
 
     for entry in base.registered_frameworks:

@@ -98,6 +98,17 @@ def test_keys_follow_the_module_tree():
     assert set(state) == {"count", "raw"}
 
 
+def test_variables_inside_named_tuples_add_no_level():
+    class Holder(pax.Module):
+        def __init__(self):
+            super().__init__()
+            self.pair = pax.LSTMState(pax.TrainVar(jnp.ones(2)), pax.StateVar(jnp.zeros(2)))
+
+    _, params, state = pax.split(Holder())
+    assert set(params["pair"]) == {"hidden"} and params["pair"]["hidden"].shape == (2,)
+    assert set(state["pair"]) == {"cell"}
+
+
 def test_frozen_model_has_everything_in_state():
     model = MODELS["frozen"]()
     _, params, state = pax.split(model)

@@ -118,7 +118,9 @@ def _paths(model: Any) -> tuple[list[tuple[Path, Any]], Any]:
 
 def _step(node: Any, key: Any) -> Any:
     if isinstance(key, jax.tree_util.GetAttrKey):
-        return vars(node).get(key.name) if hasattr(node, "__dict__") else None
+        if isinstance(node, Module):  # its fields, not a property of the same name
+            return vars(node).get(key.name)
+        return getattr(node, key.name, None)  # a named tuple, a dataclass
     if isinstance(key, jax.tree_util.SequenceKey):
         return node[key.idx]
     if isinstance(key, jax.tree_util.DictKey):

@@ -566,3 +566,27 @@ def test_repr_and_summary():
         "    ├── Linear(in_dim=6, out_dim=12, with_bias=True)",
         "    └── Linear(in_dim=12, out_dim=6, with_bias=True)",
     ]
+
+
+def test_from_stacked_blocks_is_the_stack_of_those_blocks():
+    stack = Stack(lambda k: pax.Linear(6, 6, rng_key=k), 3, rng_key=jax.random.PRNGKey(2))
+    again = Stack.from_stacked_blocks(stack.blocks, 3, name="again", training=False)
+    assert again.blocks is stack.blocks and again.name == "again" and not again.training
+    tree_allclose(again(X), stack(X))
+    assert jax.tree_util.tree_structure(again.train().replace(_name=None)) == (
+        jax.tree_util.tree_structure(stack)
+    )
+    seq_out = X
+    for i in range(3):
+        seq_out = seq_out @ stack.blocks.weight[i] + stack.blocks.bias[i]
+    tree_allclose(again(X), seq_out, rtol=1e-5)
+
+
+def test_from_stacked_blocks_bad_inputs_raise():
+    stack = Stack(lambda k: pax.Linear(6, 6, rng_key=k), 3)
+    with pytest.raises(TypeError, match="`blocks` must be a pax.Module, got list"):
+        Stack.from_stacked_blocks([stack.blocks], 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"3 blocks on its leading axis; `blocks.weight`"):
+        Stack.from_stacked_blocks(pax.Linear(6, 6), 3)
+    with pytest.raises(ValueError, match="`n` must be a positive int"):
+        Stack.from_stacked_blocks(stack.blocks, 0)

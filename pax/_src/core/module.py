@@ -55,19 +55,43 @@ class _ModuleMeta(type):
     """Runs ``__init__`` with the new module mutable, then freezes and checks it."""
 
     def __call__(cls, *args, **kwargs):
-        if cls not in _CHECKED_CLASSES:
-            # PAX 0.5 raised here, at construction (not at class definition)
-            for klass in cls.__mro__:
-                if klass is Module:
-                    break
-                _check_class_attributes(klass)
-            _CHECKED_CLASSES.add(cls)
+        _check_class_once(cls)
         module = cls.__new__(cls, *args, **kwargs)
         if not isinstance(module, cls):
             return module
         with initialising(module):
             module.__init__(*args, **kwargs)
         return module
+
+
+def _check_class_once(cls: type) -> None:
+    if cls not in _CHECKED_CLASSES:
+        # PAX 0.5 raised here, at construction (not at class definition)
+        for klass in cls.__mro__:
+            if klass is Module:
+                break
+            _check_class_attributes(klass)
+        _CHECKED_CLASSES.add(cls)
+
+
+def construct(cls: type[T], fill: Callable[[T], None]) -> T:
+    """A new ``cls`` module set up by ``fill(module)`` in place of ``cls.__init__``, with
+    the checks of ``cls(...)``: how a named constructor (``Stack.from_sequential``)
+    builds a module from parts it already has.
+
+    >>> import pax
+    >>> def fill(m):
+    ...     pax.Module.__init__(m, name="built")
+    ...     m.size = 3
+    >>> m = construct(pax.Module, fill)
+    >>> m.name, m.size
+    ('built', 3)
+    """
+    _check_class_once(cls)
+    module = cast(T, Module.__new__(cls))
+    with initialising(module):
+        fill(module)
+    return module
 
 
 class Module(PaxNode, metaclass=_ModuleMeta):

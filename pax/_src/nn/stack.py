@@ -14,23 +14,13 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import jax
 
-from ..core.module import Module, with_statics
+from ..core.module import Module, construct, with_statics
 from ..core.mutation import is_open
 from ..core.rng import next_rng_key
 from .sequential import Sequential
 from .stack_build import build_blocks, check_no_variables, stack_blocks
 from .stack_scan import plan_in_place, run_blocks, updated_blocks
 from .validation import positive_ints
-
-
-class _Prestacked:
-    """Blocks already stacked (``Stack.from_sequential``), passed in place of ``make_block``."""
-
-    __slots__ = ("blocks", "training")
-
-    def __init__(self, blocks: Module, training: bool):
-        self.blocks = blocks
-        self.training = training
 
 
 class Stack(Module):
@@ -95,11 +85,6 @@ class Stack(Module):
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
     ):
-        if isinstance(make_block, _Prestacked):
-            super().__init__(name=name, training=make_block.training)
-            self.n = n
-            self.blocks = make_block.blocks
-            return
         super().__init__(name=name)
         if not callable(make_block) or isinstance(make_block, Module):
             raise TypeError(
@@ -230,7 +215,41 @@ class Stack(Module):
                 )
             check_no_variables(block)
         stacked = stack_blocks(blocks)
-        return cls(_Prestacked(stacked, training), len(blocks), name=name)  # type: ignore[arg-type]
+        return cls.from_stacked_blocks(stacked, len(blocks), name=name, training=training)
+
+    @classmethod
+    def from_stacked_blocks(
+        cls, blocks: Module, n: int, *, name: Optional[str] = None, training: bool = True
+    ) -> "Stack":
+        """A Stack of ``n`` blocks given as one module whose leaves have the blocks on
+        their leading axis (as ``stack.blocks``), without building anything.
+
+        >>> import pax
+        >>> stack = pax.Stack(lambda k: pax.Linear(2, 2, rng_key=k), 3)
+        >>> again = pax.Stack.from_stacked_blocks(stack.blocks, 3)
+        >>> again.blocks is stack.blocks, len(again)
+        (True, 3)
+        """
+        if not isinstance(blocks, Module):
+            raise TypeError(
+                f"Stack.from_stacked_blocks: `blocks` must be a pax.Module, got "
+                f"{type(blocks).__name__}."
+            )
+        (n,) = positive_ints("Stack", n=n)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(blocks)[0]:
+            if jax.numpy.ndim(leaf) == 0 or jax.numpy.shape(leaf)[0] != n:
+                raise ValueError(
+                    f"Stack.from_stacked_blocks: every leaf needs the {n} blocks on its "
+                    f"leading axis; `blocks{jax.tree_util.keystr(path)}` has shape "
+                    f"{jax.numpy.shape(leaf)}."
+                )
+
+        def fill(stack: Stack) -> None:
+            Module.__init__(stack, name=name, training=training)
+            stack.n = n
+            stack.blocks = blocks
+
+        return construct(cls, fill)
 
     # -- printing --------------------------------------------------------------------
     def __repr__(self) -> str:

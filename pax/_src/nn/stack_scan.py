@@ -43,11 +43,6 @@ MSG_STRUCTURE_CHANGED = (
 )
 
 
-class _CarryDtypeChanged(Exception):
-    """The first block returns another dtype than its input (e.g. a mixed-precision
-    block given float32 inputs): it runs before the scan, see ``_run_first_apart``."""
-
-
 def _structure(tree: Any) -> Any:
     return jax.tree_util.tree_structure(tree)  # Any: PyTreeDef has no type stubs
 
@@ -59,48 +54,66 @@ def _types(tree: Any) -> str:
     return described if isinstance(described, str) else str(described)
 
 
-def _check_carry(block: Module, carry: Any, out: Any, first: bool) -> None:
+def _same_shapes(carry: Any, out: Any) -> bool:
     c_leaves, o_leaves = jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(out)
-    same_shapes = _structure(carry) == _structure(out) and all(
+    return _structure(carry) == _structure(out) and all(
         jnp.shape(a) == jnp.shape(b) for a, b in zip(c_leaves, o_leaves)
     )
-    if same_shapes and all(
-        jnp.result_type(a) == jnp.result_type(b) for a, b in zip(c_leaves, o_leaves)
-    ):
-        return
-    if same_shapes and first:
-        raise _CarryDtypeChanged()
-    raise ValueError(
-        MSG_NOT_SHAPE_PRESERVING.format(block=repr(block), inp=_types(carry), out=_types(out))
-    )
 
 
-def _scan(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs, first: bool):
-    """The ``n`` stacked ``blocks`` on ``x`` as one scan: ``(output, update)``."""
+def _same_dtypes(carry: Any, out: Any) -> bool:
+    c_leaves, o_leaves = jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(out)
+    return all(jnp.result_type(a) == jnp.result_type(b) for a, b in zip(c_leaves, o_leaves))
+
+
+def _check_carry(block: Module, carry: Any, out: Any) -> None:
+    if not (_same_shapes(carry, out) and _same_dtypes(carry, out)):
+        raise ValueError(
+            MSG_NOT_SHAPE_PRESERVING.format(block=repr(block), inp=_types(carry), out=_types(out))
+        )
+
+
+def _first_block(blocks: Module) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(blocks)
+    return jax.tree_util.tree_unflatten(treedef, [leaf[0] for leaf in leaves])
+
+
+def _first_block_changes_dtype(blocks: Module, x: Any, args: Args, kwargs: Kwargs) -> bool:
+    """Whether block 0 returns the shapes of its input in other dtypes (e.g. a
+    mixed-precision block given float32 inputs): found by abstract evaluation, before
+    any scan; such a block runs apart, see ``_run_first_apart``."""
+
+    def first_output(blocks: Module, x: Any) -> Any:
+        return purecall(_first_block(blocks), x, *args, **kwargs)[1]
+
+    out = jax.eval_shape(first_output, blocks, x)
+    return _same_shapes(x, out) and not _same_dtypes(x, out)
+
+
+def _scan(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs):
+    """The ``n`` stacked ``blocks`` on ``x`` as one scan: ``(output, update)``.
+
+    The body returns, besides the block's output, what changed in the block: the new
+    block when its structure changed, else its leaves with ``None`` where a leaf is
+    unchanged (so only the changed leaves leave the scan, and the structure of what
+    the scan returns says which they are)."""
     treedef = _structure(blocks)
-    record: Dict[str, Any] = {}
 
-    def body(carry: Any, block: Any) -> Tuple[Any, List[Any]]:
+    def body(carry: Any, block: Any) -> Tuple[Any, Any]:
         new_block, y = purecall(block, carry, *args, **kwargs)
-        _check_carry(block, carry, y, first)
+        _check_carry(block, carry, y)
         new_leaves, new_def = jax.tree_util.tree_flatten(new_block)
-        changed: Optional[List[bool]] = None
-        outs = new_leaves
-        if new_def == treedef:
-            changed = [a is not b for a, b in zip(jax.tree_util.tree_leaves(block), new_leaves)]
-            outs = [leaf for leaf, c in zip(new_leaves, changed) if c]
-        # the body is traced once (twice when JAX retraces it to fix weak types)
-        record["treedef"], record["changed"] = new_def, changed
-        return y, outs
+        if new_def != treedef:
+            return y, (new_block, None)
+        old_leaves = jax.tree_util.tree_leaves(block)
+        return y, (None, [b if a is not b else None for a, b in zip(old_leaves, new_leaves)])
 
-    y, outs = scan(body, x, blocks, length=n)
-    changed = record["changed"]
-    if changed is None:
-        return y, (jax.tree_util.tree_unflatten(record["treedef"], outs), None)
-    if not any(changed):
+    y, (new_blocks, leaves) = scan(body, x, blocks, length=n)
+    if new_blocks is not None:
+        return y, (new_blocks, None)
+    if all(leaf is None for leaf in leaves):
         return y, None
-    it = iter(outs)
-    return y, (None, [next(it) if c else None for c in changed])
+    return y, (None, leaves)
 
 
 def _run_first_apart(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs):
@@ -108,7 +121,7 @@ def _run_first_apart(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs)
     dtype differs from its input's, which the later blocks keep (as a mixed-precision
     block computing in bfloat16 and returning float32 does, given bfloat16)."""
     leaves, treedef = jax.tree_util.tree_flatten(blocks)
-    first: Any = jax.tree_util.tree_unflatten(treedef, [leaf[0] for leaf in leaves])
+    first: Any = _first_block(blocks)
     new_first, y = purecall(first, x, *args, **kwargs)
     first_leaves = jax.tree_util.tree_leaves(first)
     new_first_leaves = jax.tree_util.tree_leaves(new_first)
@@ -118,7 +131,7 @@ def _run_first_apart(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs)
             return y, None
         return y, (jax.tree_util.tree_map(lambda b: b[None], new_first), None)
     rest = jax.tree_util.tree_unflatten(treedef, [leaf[1:] for leaf in leaves])
-    y, rest_update = _scan(rest, n - 1, y, args, kwargs, first=False)
+    y, rest_update = _scan(rest, n - 1, y, args, kwargs)
     new_rest = updated_blocks(rest, rest_update)
     if first_def != treedef or (new_rest is not None and _structure(new_rest) != treedef):
         if new_rest is None or _structure(new_rest) != first_def:
@@ -137,10 +150,9 @@ def _run_first_apart(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs)
 
 
 def _run(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs) -> Tuple[Any, Update]:
-    try:
-        return _scan(blocks, n, x, args, kwargs, first=True)
-    except _CarryDtypeChanged:
+    if _first_block_changes_dtype(blocks, x, args, kwargs):
         return _run_first_apart(blocks, n, x, args, kwargs)
+    return _scan(blocks, n, x, args, kwargs)
 
 
 _run_jitted = jax.jit(_run, static_argnums=1)

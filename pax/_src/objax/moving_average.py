@@ -16,7 +16,7 @@ wraps a module: calling it calls the module with the averaged weights, and
 ([1.75, 1.75], [3.0, 3.0])
 """
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
+from typing import Any, Callable, Dict, List, Tuple, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -25,58 +25,26 @@ from ..core.module import Module
 from .module_list import ModuleList
 from .var_collection import VarCollection
 from .variables import (
-    BaseState,
+    BaseRef,
     BaseVar,
     RandomState,
     StateVar,
     TrainRef,
     TrainVar,
-    blank_variable,
     reduce_first,
 )
 
 O = TypeVar("O")
 
 
-class StateRef(BaseState):
+class StateRef(BaseRef):
     """A reference to a non-trainable variable held by another module (the moving
     average reads and, in ``replace_vars``, writes it). Like ``TrainRef`` it is a
     pytree node whose child is the referenced value; unflattening makes a new
     ``StateVar``."""
 
-    __slots__ = ("ref",)
-    is_reference = True
-
-    def __init__(self, ref: BaseVar):
-        super().__init__(None)
-        self.ref = ref
-
-    def _get(self) -> Any:
-        return self.ref._get()
-
-    def _set(self, value: Any) -> None:
-        self.ref._set(value)
-
-    def _storage(self) -> BaseVar:
-        return self.ref._storage()
-
-    def assign(self, tensor: jax.Array, check: bool = True) -> None:
-        """Assign the referenced variable."""
-        self.ref.assign(tensor, check)
-
-    def reduce(self, tensors: jax.Array) -> jax.Array:
-        return self.ref.reduce(tensors)
-
-    def _default_name(self) -> Optional[str]:
-        name = self.ref._vc_name or self.ref._default_name()
-        return f"ref to {name}" if name else None
-
-    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
-        return (self.ref._get(),), self.ref._reduce
-
-    @classmethod
-    def _tree_unflatten(cls, aux: Any, children: Any) -> "StateRef":
-        return blank_variable(cls, None, None, ref=StateVar._tree_unflatten(aux, children))
+    __slots__ = ()
+    referenced = StateVar
 
 
 def _averaged(vc: VarCollection) -> List[BaseVar]:

@@ -17,7 +17,7 @@ other kinds never are.
 [Array([1., 2., 3.], dtype=float32), Array(0., dtype=float32)]
 """
 
-from typing import Any, Callable, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, ClassVar, Optional, Tuple, Type, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -276,7 +276,48 @@ class StateVar(BaseState):
         self._value = as_value(tensor)
 
 
-class TrainRef(BaseState):
+class BaseRef(BaseState):
+    """A state variable that references another variable (``ref``): reading and writing
+    it reads and writes that variable. As a pytree node it has the referenced value as
+    its child; unflattening makes a new variable of class ``referenced`` to reference."""
+
+    __slots__ = ("ref",)
+    is_reference = True
+    referenced: ClassVar[type[BaseVar]] = BaseVar
+
+    def __init__(self, ref: BaseVar):
+        super().__init__(None)
+        self.ref = ref
+
+    def _get(self) -> Any:
+        return self.ref._get()
+
+    def _set(self, value: Any) -> None:
+        self.ref._set(value)
+
+    def _storage(self) -> BaseVar:
+        return self.ref._storage()
+
+    def assign(self, tensor: jax.Array, check: bool = True) -> None:
+        """Assign the referenced variable (see :meth:`BaseVar.assign`)."""
+        self.ref.assign(tensor, check)
+
+    def reduce(self, tensors: jax.Array) -> jax.Array:
+        return self.ref.reduce(tensors)
+
+    def _default_name(self) -> Optional[str]:
+        name = self.ref._vc_name or self.ref._default_name()
+        return f"ref to {name}" if name else None
+
+    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
+        return (self.ref._get(),), self.ref._reduce
+
+    @classmethod
+    def _tree_unflatten(cls, aux: Any, children: Any) -> "BaseRef":
+        return blank_variable(cls, None, None, ref=cls.referenced._tree_unflatten(aux, children))
+
+
+class TrainRef(BaseRef):
     """A state variable that references a ``TrainVar``: reading and writing it reads
     and writes the ``TrainVar``. Optimizers keep ``TrainRef``s to the variables they
     update, so that they are not mistaken for the optimizer's own trainable variables.
@@ -292,8 +333,8 @@ class TrainRef(BaseState):
     new ``TrainVar`` for the new ``TrainRef`` to reference.
     """
 
-    __slots__ = ("ref",)
-    is_reference = True
+    __slots__ = ()
+    referenced = TrainVar
 
     def __init__(self, ref: TrainVar):
         if not isinstance(ref, TrainVar):
@@ -302,17 +343,7 @@ class TrainRef(BaseState):
                 f"module's variables use `pax.TrainRef(v) for v in "
                 f"module.vars().subset(is_a=pax.TrainVar)`."
             )
-        super().__init__(None)
-        self.ref = ref
-
-    def _get(self) -> Any:
-        return self.ref._get()
-
-    def _set(self, value: Any) -> None:
-        self.ref._set(value)
-
-    def _storage(self) -> BaseVar:
-        return self.ref._storage()
+        super().__init__(ref)
 
     @property
     def value(self) -> jax.Array:
@@ -322,24 +353,6 @@ class TrainRef(BaseState):
     @value.setter
     def value(self, tensor: jax.Array) -> None:
         self.ref.assign(tensor)
-
-    def assign(self, tensor: jax.Array, check: bool = True) -> None:
-        """Assign the referenced ``TrainVar`` (see :meth:`BaseVar.assign`)."""
-        self.ref.assign(tensor, check)
-
-    def reduce(self, tensors: jax.Array) -> jax.Array:
-        return self.ref.reduce(tensors)
-
-    def _default_name(self) -> Optional[str]:
-        name = self.ref._vc_name or self.ref._default_name()
-        return f"ref to {name}" if name else None
-
-    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
-        return (self.ref._get(),), self.ref._reduce
-
-    @classmethod
-    def _tree_unflatten(cls, aux: Any, children: Any) -> "TrainRef":
-        return blank_variable(cls, None, None, ref=TrainVar._tree_unflatten(aux, children))
 
 
 class RandomState(StateVar):

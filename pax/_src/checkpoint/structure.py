@@ -10,19 +10,11 @@ part of it: on load they come from ``like``.
 
 from typing import Any, List, Optional, Tuple
 
-import jax
+from ..core.structure import tree_nodes
 
 LEAF = "*"
 
 Entry = Tuple[str, str]
-
-
-def _children(node: Any) -> Optional[List[Tuple[str, Any]]]:
-    """``(key string, child)`` for the node's direct children; ``None`` for a leaf."""
-    flat, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
-    if len(flat) == 1 and flat[0][0] == () and flat[0][1] is node:
-        return None
-    return [(jax.tree_util.keystr(key_path), child) for key_path, child in flat]
 
 
 def describe(tree: Any) -> List[Entry]:
@@ -32,17 +24,9 @@ def describe(tree: Any) -> List[Entry]:
     >>> describe({"a": [jnp.ones(2), None], "b": 1.0})
     [('', 'dict'), ("['a']", 'list'), ("['a'][0]", '*'), ("['a'][1]", 'NoneType'), ("['b']", '*')]
     """
-    entries: List[Entry] = []
-    stack: List[Tuple[str, Any]] = [("", tree)]
-    while stack:
-        path, node = stack.pop()
-        children = _children(node)
-        if children is None:
-            entries.append((path, LEAF))
-            continue
-        entries.append((path, type(node).__qualname__))
-        stack.extend((path + key, child) for key, child in reversed(children))
-    return entries
+    return [
+        (path, LEAF if leaf else type(node).__qualname__) for path, node, leaf in tree_nodes(tree)
+    ]
 
 
 def first_difference(expected: List[Entry], found: List[Entry]) -> Optional[Tuple[str, str, str]]:

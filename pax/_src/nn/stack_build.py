@@ -13,9 +13,9 @@ import numpy as np
 
 from ..core.layout import LAYOUT_KEY, STATIC, is_data_leaf
 from ..core.module import Module
-from ..core.node import PaxNode, static_equal
+from ..core.node import PaxNode, StaticLeaf, static_equal
 from ..core.rng import rng_position, temporary_rng
-from ..core.structure import structure_diff
+from ..core.structure import structure_diff, tree_nodes
 from ..core.variable import is_variable
 
 MSG_NOT_A_MODULE = (
@@ -155,7 +155,17 @@ _FIELD_NAMES = {"_name": "name", "_training": "training"}
 
 
 def first_difference(a: Any, b: Any, path: str) -> Optional[str]:
-    """Where ``b`` first differs from ``a`` (block 0) in structure or leaf type."""
+    """Where ``b`` first differs from ``a`` (block 0) in structure or leaf type, walking
+    both with the core's one tree walk (``tree_nodes``); ``None`` when no node differs."""
+    for (where, x, _), (_, y, _) in zip(tree_nodes(a, path), tree_nodes(b, path)):
+        found = _node_difference(where, x, y)
+        if found is not None:
+            return found
+    return None
+
+
+def _node_difference(path: str, a: Any, b: Any) -> Optional[str]:
+    """How node ``b`` differs from node ``a`` of block 0, not looking at their children."""
     if _is_array(a) and _is_array(b):
         ta = (tuple(jnp.shape(a)), jnp.result_type(a).name)
         tb = (tuple(jnp.shape(b)), jnp.result_type(b).name)
@@ -171,30 +181,18 @@ def first_difference(a: Any, b: Any, path: str) -> Optional[str]:
         for name in la.names:
             sub = f"{path}.{_FIELD_NAMES.get(name, name)}"
             va, vb = a.__dict__[name], b.__dict__[name]
-            if la.kinds[name] == STATIC and lb.kinds[name] == STATIC:
-                if not static_equal(va, vb):
-                    return f"`{sub}` is {vb!r}, in block 0 {va!r}"
-                continue
-            found = first_difference(va, vb, sub)
-            if found is not None:
-                return found
+            static_a, static_b = la.kinds[name] == STATIC, lb.kinds[name] == STATIC
+            if static_a and static_b and not static_equal(va, vb):
+                return f"`{sub}` is {vb!r}, in block 0 {va!r}"
+            if static_a != static_b:
+                return _node_difference(sub, va, vb) or f"`{sub}` differs from block 0's"
         return None
-    if isinstance(a, (list, tuple)):
-        if len(a) != len(b):
-            return f"`{path}` has {len(b)} entries, in block 0 {len(a)}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = first_difference(x, y, f"{path}[{i}]")
-            if found is not None:
-                return found
-        return None
-    if isinstance(a, dict):
-        if list(a) != list(b):
-            return f"`{path}` has the keys {list(b)}, block 0 has {list(a)}"
-        for k in a:
-            found = first_difference(a[k], b[k], f"{path}[{k!r}]")
-            if found is not None:
-                return found
-        return None
-    if isinstance(a, PaxNode) or static_equal(a, b):
+    if isinstance(a, (list, tuple)) and len(a) != len(b):
+        return f"`{path}` has {len(b)} entries, in block 0 {len(a)}"
+    if isinstance(a, dict) and list(a) != list(b):
+        return f"`{path}` has the keys {list(b)}, block 0 has {list(a)}"
+    if isinstance(a, StaticLeaf) and not static_equal(a.value, b.value):
+        return f"`{path}` is {b.value!r}, in block 0 {a.value!r}"
+    if isinstance(a, (PaxNode, list, tuple, dict)) or static_equal(a, b):
         return None
     return f"`{path}` is {b!r}, in block 0 {a!r}"

@@ -102,3 +102,24 @@ def test_immutability_error_inside_an_objax_transform_names_the_transform_once()
         outer()
     assert str(info.value).count("This happened inside") == 1
     assert int(counter.count) == 0
+
+
+def test_opened_with_rollback_restores_the_module_on_error():
+    net = pax.Sequential(pax.Linear(1, 1), pax.Linear(1, 1))
+    before = dict(net.__dict__)
+    with pytest.raises(pax.errors.SharedNodeError):
+        with opened(net, rollback=True):
+            net.modules = (net.modules[0], net.modules[0])
+    assert net.__dict__ == before and not is_open(net)
+    with pytest.raises(KeyError):
+        with opened(net, rollback=True):
+            net.extra = jnp.ones(1)
+            raise KeyError("boom")
+    assert net.__dict__ == before and not hasattr(net, "extra")
+
+
+def test_module_list_update_that_shares_a_module_is_rolled_back():
+    ml = pax.ModuleList([pax.Linear(1, 1)])
+    with pytest.raises(pax.errors.SharedNodeError):
+        ml.append(ml[0])
+    assert len(ml) == 1

@@ -36,7 +36,7 @@ from typing import Any
 
 from .context import STATE
 from .guards import assert_no_sharing
-from .layout import LAYOUT_KEY, holds_mutable_container, refresh_layout
+from .layout import CACHE_KEY, LAYOUT_KEY, holds_mutable_container, refresh_layout
 from .leaks import start_recording, stop_recording
 
 # id(module) -> module, for every module that may be mutated right now. The module is
@@ -66,25 +66,51 @@ def _close(modules: Iterable[Any]) -> None:
 
 
 @contextlib.contextmanager
-def opened(*modules: Any, refresh: bool = True, check_sharing: bool = True) -> Iterator[None]:
+def opened(
+    *modules: Any, refresh: bool = True, check_sharing: bool = True, rollback: bool = False
+) -> Iterator[None]:
     """Open ``modules`` for mutation for the duration of the block.
 
     The modules that were closed are closed again when the block ends (those
     already open stay open). On a normal exit the layouts of the modules this call
     opened are refreshed (``refresh``) and every module is checked for shared nodes
-    (``check_sharing``); an error inside the block propagates unchanged.
+    (``check_sharing``). An error (inside the block or from the check) propagates;
+    with ``rollback`` the modules first get back the state they had on entry.
     """
+    saved = [snapshot_state(m) for m in modules] if rollback else []
     newly = _open_new(modules)
     try:
-        yield
-        if refresh:
-            for m in newly:
-                refresh_layout(m)
-    finally:
-        _close(newly)
-    if check_sharing:
-        for m in modules:
-            assert_no_sharing(m)
+        try:
+            yield
+            if refresh:
+                for m in newly:
+                    refresh_layout(m)
+        finally:
+            _close(newly)
+        if check_sharing:
+            for m in modules:
+                assert_no_sharing(m)
+    except BaseException:
+        for m, state in zip(modules, saved):
+            restore_state(m, state)
+        raise
+
+
+def snapshot_state(module: Any) -> dict[str, Any]:
+    """What :func:`restore_state` puts back: the module's attributes and layout."""
+    return dict(module.__dict__)
+
+
+def restore_state(module: Any, state: dict[str, Any]) -> None:
+    """Put ``module`` back in the ``state`` taken by :func:`snapshot_state` (its
+    per-instance caches, such as its Objax variable views, are kept): how a failed
+    update rolls back."""
+    d = module.__dict__
+    cache = d.get(CACHE_KEY)
+    d.clear()
+    d.update(state)
+    if cache is not None:
+        d[CACHE_KEY] = cache
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 from typing import Any, Iterable, Iterator, List, SupportsIndex
 
-from ..core.layout import LAYOUT_KEY, plain_dict
+from ..core.layout import plain_dict
 from ..core.module import Module, module_from_dict
 from ..core.mutation import opened
 from ..core.vars_hooks import name_inline
@@ -43,14 +43,8 @@ class ModuleList(Module, list):  # type: ignore[misc]
     # -- in-place updates: each one stores a new list (copies of this module made by
     # `eval()`, `parameters()`... never see later changes) -------------------------
     def _store(self, items: List[Any]) -> None:
-        d = self.__dict__
-        before = (d["items"], d[LAYOUT_KEY])
-        try:
-            with opened(self, refresh=False):
-                Module.__setattr__(self, "items", items)
-        except BaseException:
-            d["items"], d[LAYOUT_KEY] = before
-            raise
+        with opened(self, refresh=False, rollback=True):
+            Module.__setattr__(self, "items", items)
 
     def _updated(self, op: Any, *args: Any) -> Any:
         items = list(self.items)

@@ -20,7 +20,7 @@ import jax
 
 from ..core.errors import ImmutableModuleError
 from ..core.layout import CACHE_KEY, INTERNAL_KEYS
-from ..core.mutation import opened
+from ..core.mutation import opened, restore_state, snapshot_state
 from ..core.node import is_node
 from .views import is_view
 
@@ -189,17 +189,12 @@ def _watch_owners(frame: Frame, storages: Sequence[Any]) -> None:
         for key, (module, _) in outer.owners.items():
             modules.setdefault(key, module)
     for key, module in modules.items():
-        frame.owners[key] = (module, dict(module.__dict__))
+        frame.owners[key] = (module, snapshot_state(module))
 
 
 def _restore_owners(frame: Frame) -> None:
     for module, snapshot in frame.owners.values():
-        d = module.__dict__
-        cache = d.get(CACHE_KEY)
-        d.clear()
-        d.update(snapshot)
-        if cache is not None:
-            d[CACHE_KEY] = cache
+        restore_state(module, snapshot)
 
 
 def _changed_leaves(old: Any, new: Any) -> List[Tuple[Tuple[Any, ...], Any]]:

@@ -4,6 +4,11 @@ Attributes holding arrays, modules, or lists/tuples/dicts of them are pytree
 children; every other attribute is static data stored in the treedef. A module
 is a value: outside :func:`pax.pure` (and ``__init__``) its attributes cannot be
 rebound, and every JAX transform hands back new modules.
+
+A module's fields are what ``__init__`` assigns. Class-level annotations
+(``weight: jax.Array``) are PEP 526 declarations of those instance attributes, for
+readers and type checkers; pax builds nothing from them (tests/test_annotations.py
+checks that every layer has the attributes its classes annotate).
 """
 
 import weakref

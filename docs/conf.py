@@ -13,6 +13,12 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pax  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "_tools"))
+import make_figures  # noqa: E402
+
+# the examples' training curves (quick mode), made once into docs/_generated/figures
+make_figures.ensure()
+
 project = "pax"
 author = "pax contributors"
 copyright = "pax contributors"
@@ -22,11 +28,10 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.viewcode",
     "pax_refs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "_tools", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 
 # netket is an optional dependency: its bridge is documented without it installed.

@@ -1,9 +1,10 @@
 """Shared assertions for the test suite."""
 
+import contextlib
 import importlib.util
 import pathlib
 import types
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import numpy as np
@@ -17,6 +18,19 @@ def tree_allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-6) -> Non
     assert a_def == b_def, f"structures differ:\n{a_def}\n{b_def}"
     for x, y in zip(a_leaves, b_leaves):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+@contextlib.contextmanager
+def x64() -> Iterator[None]:
+    """64-bit mode (float64, complex128) inside the ``with`` block only.
+
+    ``jax.enable_x64`` is a context manager (thread-local) on jax 0.10: the global
+    ``jax_enable_x64`` flag is untouched, so nothing leaks into the other tests of the
+    same worker. Arrays made inside keep their dtypes, but run them through JAX
+    inside the block too (outside it, JAX would compute in 32 bits).
+    """
+    with jax.enable_x64(True):
+        yield
 
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"

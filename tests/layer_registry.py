@@ -7,7 +7,9 @@ differences, mixed precision, equal treedefs) over every case.
 """
 
 import dataclasses
-from typing import Any, Callable, Tuple
+import importlib
+import pkgutil
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -35,9 +37,35 @@ class LayerCase:
     ``make()`` builds the layer, ``inputs(seed)`` its call arguments (different
     seeds give different values of the same shapes), and
     ``call(module, *args) -> (module, output)`` runs it purely.
+
+    Two optional fields drive the parameter-dtype checks of ``tests/test_param_dtype.py``
+    (float64 and complex128):
+
+    - ``make_dtype(dtype)`` builds the same layer with ``param_dtype=dtype`` (every
+      case whose layer has parameters sets it; the check then runs on it). For a
+      layer with custom initializers, pass them the dtype they are called with.
+    - ``reference(module, *args)`` is the layer's output recomputed in numpy from
+      ``np.asarray`` of the module's arrays and of ``args`` (in their dtypes, here
+      float64 or complex128), independent of the layer's code; the check compares
+      ``call(module, *args)[1]`` with it.
     """
 
     id: str
     make: Callable[[], pax.Module]
     inputs: Callable[[int], Tuple[Any, ...]]
     call: Callable[..., Tuple[pax.Module, Any]] = purecall
+    make_dtype: Optional[Callable[[Any], pax.Module]] = None
+    reference: Optional[Callable[..., Any]] = None
+
+
+def collect_cases() -> Dict[str, List[LayerCase]]:
+    """Every ``tests/layer_cases/*.py`` module's ``LAYERS``, by module name (sorted)."""
+    import layer_cases  # here, not at the top: the case modules import this module
+
+    families: Dict[str, List[LayerCase]] = {}
+    for info in sorted(pkgutil.iter_modules(layer_cases.__path__), key=lambda i: i.name):
+        families[info.name] = importlib.import_module(f"layer_cases.{info.name}").LAYERS
+    ids = [case.id for cases in families.values() for case in cases]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not duplicated, f"layer case ids must be unique, repeated: {duplicated}"
+    return families

@@ -7,20 +7,17 @@ gradients finite and equal to finite differences, mixed precision), and
 The cases live in ``tests/layer_cases/``, one module per layer family.
 """
 
-import importlib
 import pickle
-import pkgutil
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import jmp
-import layer_cases
 import numpy as np
 import pytest
 from helpers import tree_allclose
-from layer_registry import LayerCase, normal
+from layer_registry import LayerCase, collect_cases, normal
 from layer_registry import key as _key
 
 import pax
@@ -43,17 +40,7 @@ def stack_trees(trees):
 # -- the registry: every tests/layer_cases/*.py module's LAYERS -----------------------
 
 
-def _collect_layers() -> List[LayerCase]:
-    cases: List[LayerCase] = []
-    for info in sorted(pkgutil.iter_modules(layer_cases.__path__), key=lambda i: i.name):
-        cases.extend(importlib.import_module(f"layer_cases.{info.name}").LAYERS)
-    ids = [case.id for case in cases]
-    duplicated = sorted({i for i in ids if ids.count(i) > 1})
-    assert not duplicated, f"layer case ids must be unique, repeated: {duplicated}"
-    return cases
-
-
-LAYERS = _collect_layers()
+LAYERS = [case for cases in collect_cases().values() for case in cases]
 
 CASES = [pytest.param(case, id=case.id) for case in LAYERS]
 

@@ -370,8 +370,10 @@ def test_assert_structure_equal_true_on_equal(make):
             lambda: pax.Linear(2, 2),
             lambda: pax.Linear(2, 3),
             [
-                "-<root>: Linear(_name=None, _training=True, in_dim=2, out_dim=2, with_bias=True)",
-                "+<root>: Linear(_name=None, _training=True, in_dim=2, out_dim=3, with_bias=True)",
+                "-<root>: Linear(_name=None, _training=True, in_dim=2, out_dim=2, "
+                "with_bias=True, param_dtype=dtype('float32'))",
+                "+<root>: Linear(_name=None, _training=True, in_dim=2, out_dim=3, "
+                "with_bias=True, param_dtype=dtype('float32'))",
             ],
         ),
         (

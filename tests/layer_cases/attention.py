@@ -1,5 +1,6 @@
 """Registry cases: multi-head attention (model_size 6 = 2 heads * key_size 3)."""
 
+import jax.numpy as jnp
 import numpy as np
 from layer_registry import LayerCase, key, normal, purecall
 
@@ -13,11 +14,36 @@ def masked_self_attention(mha, x):
     return purecall(mha, x, x, x, PADDING)
 
 
+def multi_head_attention(dtype=jnp.float32):
+    return MultiHeadAttention(2, 3, 1.0, rng_key=key(0), param_dtype=dtype)
+
+
+def np_masked_self_attention(mha, x):
+    """Softmax attention in numpy; masked keys get weight 0 (for complex logits too:
+    the softmax is ``exp(l) / sum(exp(l))``, which JAX computes with a shift)."""
+    x = np.asarray(x)
+
+    def heads(fc):
+        y = x @ np.asarray(fc.weight) + np.asarray(fc.bias)
+        return y.reshape(*x.shape[:-1], mha.num_heads, mha.key_size)
+
+    q, k, v = heads(mha.query_projection), heads(mha.key_projection), heads(mha.value_projection)
+    logits = np.einsum("nthd,nshd->nhts", q, k) / np.sqrt(mha.key_size)
+    logits = logits - np.max(logits.real, axis=-1, keepdims=True)
+    weights = np.where(PADDING, np.exp(logits), 0)
+    weights = weights / np.sum(weights, axis=-1, keepdims=True)
+    attn = np.einsum("nhts,nshd->nthd", weights, v).reshape(x.shape)
+    out = mha.output_projection
+    return attn @ np.asarray(out.weight) + np.asarray(out.bias)
+
+
 LAYERS = [
     LayerCase(
         "multi_head_attention",
-        lambda: MultiHeadAttention(2, 3, 1.0, rng_key=key(0)),
+        multi_head_attention,
         lambda s: (normal(s, (2, 4, 6)),),
         call=masked_self_attention,
+        make_dtype=multi_head_attention,
+        reference=np_masked_self_attention,
     ),
 ]

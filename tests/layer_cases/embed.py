@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from layer_registry import LayerCase, key
 
 from pax._src.nn.embed import Embed
@@ -11,10 +12,16 @@ def token_ids(seed: int, shape, vocab_size: int) -> jax.Array:
     return jax.random.randint(key(seed), shape, 0, vocab_size, jnp.int32)
 
 
+def embed(dtype=jnp.float32):
+    return Embed(7, 4, w_init=jax.nn.initializers.normal(1.0), rng_key=key(0), param_dtype=dtype)
+
+
 LAYERS = [
     LayerCase(
         "embed",
-        lambda: Embed(7, 4, w_init=jax.nn.initializers.normal(1.0), rng_key=key(0)),
+        embed,
         lambda s: (token_ids(s, (2, 3), 7),),
+        make_dtype=embed,
+        reference=lambda layer, ids: np.asarray(layer.weight)[np.asarray(ids)],
     ),
 ]

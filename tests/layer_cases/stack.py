@@ -1,5 +1,7 @@
 """Registry cases: Stack (stacked blocks applied with a scan), stateless and stateful."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from layer_registry import LayerCase, key, normal
@@ -8,29 +10,47 @@ import pax
 from pax._src.nn.stack import Stack
 
 
-def mlp_block(rng_key):
-    return pax.Sequential(pax.Linear(4, 4, rng_key=rng_key), jnp.tanh)
+def mlp_block(rng_key, dtype=jnp.float32):
+    return pax.Sequential(pax.Linear(4, 4, rng_key=rng_key, param_dtype=dtype), jnp.tanh)
 
 
-def dropout_block(rng_key):
+def dropout_block(rng_key, dtype=jnp.float32):
     k1, k2 = jax.random.split(rng_key)
-    return pax.Sequential(pax.Linear(4, 4, rng_key=k1), pax.Dropout(0.3, rng_key=k2))
+    return pax.Sequential(
+        pax.Linear(4, 4, rng_key=k1, param_dtype=dtype), pax.Dropout(0.3, rng_key=k2)
+    )
 
 
-def batchnorm_block(rng_key):
-    return pax.Sequential(pax.Linear(4, 4, rng_key=rng_key), pax.BatchNorm1D(4))
+def batchnorm_block(rng_key, dtype=jnp.float32):
+    return pax.Sequential(
+        pax.Linear(4, 4, rng_key=rng_key, param_dtype=dtype), pax.BatchNorm1D(4, param_dtype=dtype)
+    )
+
+
+def stack_of(block, n: int, seed: int):
+    def make(dtype=jnp.float32):
+        return Stack(functools.partial(block, dtype=dtype), n, rng_key=key(seed))
+
+    return make
 
 
 LAYERS = [
-    LayerCase("stack", lambda: Stack(mlp_block, 3, rng_key=key(0)), lambda s: (normal(s, (5, 4)),)),
+    LayerCase(
+        "stack",
+        stack_of(mlp_block, 3, 0),
+        lambda s: (normal(s, (5, 4)),),
+        make_dtype=stack_of(mlp_block, 3, 0),
+    ),
     LayerCase(
         "stack_batchnorm_train",
-        lambda: Stack(batchnorm_block, 2, rng_key=key(1)),
+        stack_of(batchnorm_block, 2, 1),
         lambda s: (normal(s, (5, 4)),),
+        make_dtype=stack_of(batchnorm_block, 2, 1),
     ),
     LayerCase(
         "stack_dropout_train",
-        lambda: Stack(dropout_block, 2, rng_key=key(2)),
+        stack_of(dropout_block, 2, 2),
         lambda s: (normal(s, (5, 4)),),
+        make_dtype=stack_of(dropout_block, 2, 2),
     ),
 ]

@@ -3,9 +3,11 @@
 Each saved leaf is one tensor plus a :class:`LeafSpec` (its kind, dtype and shape),
 stored in the checkpoint's metadata. A typed PRNG key (``jax.random.key``) is stored
 as its ``key_data`` (``uint32``) with the name of its implementation; a Python
-``bool``/``int``/``float`` as a 0-d ``bool``/``int64``/``float64`` tensor. On load the
-``like`` leaf decides what comes back (a JAX array placed with the ``like`` leaf's
-sharding, a numpy array, a key, a Python scalar).
+``bool``/``int``/``float`` as a 0-d ``bool``/``int64``/``float64`` tensor; a
+``complex128`` array (a dtype safetensors does not hold) as a ``float64`` tensor of
+its real and imaginary parts, with one more axis of size 2. On load the ``like``
+leaf decides what comes back (a JAX array placed with the ``like`` leaf's sharding,
+a numpy array, a key, a Python scalar).
 """
 
 import dataclasses
@@ -21,6 +23,8 @@ ARRAY = "array"
 KEY = "key"
 PYTHON_SCALARS: Dict[str, type] = {"bool": bool, "int": int, "float": float}
 _PYTHON_DTYPES = {"bool": np.bool_, "int": np.int64, "float": np.float64}
+# array dtypes safetensors does not hold, stored as (real, imaginary) pairs of this dtype
+_STORED_AS_PAIRS = {"complex128": np.dtype(np.float64)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +123,29 @@ def encode(path: str, leaf: Any) -> Tuple[LeafSpec, np.ndarray]:
         raise unsupported_leaf(path, f"it is a {type(leaf).__qualname__}{hint}")
     if array.dtype.kind == "O":
         raise unsupported_leaf(path, "it is a numpy array of Python objects")
-    return LeafSpec(ARRAY, array.dtype.name, tuple(array.shape)), _little_endian(array)
+    spec = LeafSpec(ARRAY, array.dtype.name, tuple(array.shape))
+    pair_dtype = _STORED_AS_PAIRS.get(spec.dtype)
+    if pair_dtype is not None:  # (..., 2): the real and imaginary parts
+        array = np.stack([array.real, array.imag], axis=-1).astype(pair_dtype)
+    return spec, _little_endian(array)
+
+
+def stored_as(spec: LeafSpec) -> Tuple[str, Tuple[int, ...]]:
+    """The dtype name and shape of the tensor that stores an array leaf of ``spec``."""
+    pair_dtype = _STORED_AS_PAIRS.get(spec.dtype)
+    if spec.kind == ARRAY and pair_dtype is not None:
+        return pair_dtype.name, spec.shape + (2,)
+    return spec.dtype, spec.shape
+
+
+def from_stored(array: np.ndarray, spec: LeafSpec) -> np.ndarray:
+    """The array of ``spec`` that the tensor ``array`` (of the form :func:`stored_as`
+    gives) stores."""
+    if spec.kind == ARRAY and spec.dtype in _STORED_AS_PAIRS:
+        out = np.empty(spec.shape, np.dtype(spec.dtype))
+        out.real, out.imag = array[..., 0], array[..., 1]
+        return out
+    return array
 
 
 def spec_of_like(path: str, leaf: Any) -> LeafSpec:

@@ -15,8 +15,10 @@ from .leaves import (
     LeafSpec,
     decode,
     difference,
+    from_stored,
     scalar_fits,
     spec_of_like,
+    stored_as,
 )
 from .structure import Entry, describe, first_difference
 
@@ -120,7 +122,7 @@ def _read(f: Any, file: str, path: str, spec: LeafSpec, crc: int) -> np.ndarray:
     if spec.kind == KEY:
         ok = array.dtype == np.uint32 and array.shape[: len(spec.shape)] == spec.shape
     else:
-        ok = array.dtype.name == spec.dtype and array.shape == spec.shape
+        ok = (array.dtype.name, array.shape) == stored_as(spec)
         ok = ok and (spec.kind not in PYTHON_SCALARS or array.shape == ())
     if not ok:
         raise corrupt(
@@ -135,4 +137,4 @@ def _read(f: Any, file: str, path: str, spec: LeafSpec, crc: int) -> np.ndarray:
             f"the bytes of {show_path(path)} do not match their checksum (crc32 "
             f"{crc:08x} saved, {found:08x} read)",
         )
-    return array
+    return from_stored(array, spec)

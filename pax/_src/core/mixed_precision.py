@@ -3,6 +3,10 @@
 A module with a policy keeps its weights in ``param_dtype``; each call casts the
 weights and inputs to ``compute_dtype`` and the output to ``output_dtype``. The
 policy is static data, so it is part of the treedef.
+
+Complex arrays are never cast to a real dtype (that would drop their imaginary
+parts): where the policy says a real dtype, a complex array takes the complex
+dtype of that precision, see :func:`complex_counterpart`.
 """
 
 import functools
@@ -12,6 +16,7 @@ from typing import Any, Callable, Dict, TypeVar
 import jax
 import jax.numpy as jnp
 import jmp
+import numpy as np
 
 from .layout import LAYOUT_KEY
 from .module import Module, with_statics
@@ -20,6 +25,38 @@ T = TypeVar("T", bound=Module)
 
 POLICY_KEY = "_pax_mp_policy"
 _MP_CLASSES: Dict[type, type] = {}
+
+
+def complex_counterpart(dtype: Any) -> np.dtype:
+    """The dtype a complex array takes where a policy says the real ``dtype``:
+    ``complex128`` for ``float64`` and ``complex64`` otherwise (JAX has no
+    half-precision complex type, so a half-precision policy keeps complex arrays in
+    ``complex64``).
+
+    >>> import jax.numpy as jnp
+    >>> [complex_counterpart(t).name for t in (jnp.float64, jnp.float32, jnp.bfloat16)]
+    ['complex128', 'complex64', 'complex64']
+    """
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.complex128 if dtype.itemsize >= 8 else jnp.complex64)
+
+
+def cast_floating(tree: Any, dtype: Any) -> Any:
+    """``tree`` with its floating arrays cast to ``dtype`` and its complex arrays to
+    ``complex_counterpart(dtype)``; other leaves (integers, Python scalars) unchanged.
+    This is jmp's cast, which leaves complex arrays alone, made consistent for them."""
+    real = jnp.dtype(dtype)
+    complex_ = complex_counterpart(real)
+
+    def cast(x: Any) -> Any:
+        if isinstance(x, (np.ndarray, jax.Array)):
+            if jnp.issubdtype(x.dtype, jnp.floating):
+                return x.astype(real)
+            if jnp.issubdtype(x.dtype, jnp.complexfloating):
+                return x.astype(complex_)
+        return x
+
+    return jax.tree_util.tree_map(cast, tree)
 
 
 def _is_module(x: Any) -> bool:
@@ -35,7 +72,7 @@ def _cast_output(policy: jmp.Policy, output: Any) -> Any:
     that returns a module, such as ``replace`` or ``Sequential.set``) holds weights,
     which stay in ``param_dtype``."""
     return jax.tree_util.tree_map(
-        lambda x: policy.cast_to_param(x) if _is_module(x) else policy.cast_to_output(x),
+        lambda x: cast_floating(x, policy.param_dtype if _is_module(x) else policy.output_dtype),
         output,
         is_leaf=_is_module,
     )
@@ -53,14 +90,17 @@ def _wrap_method(func: Callable) -> Callable:
             if _holds_module(value):
                 continue
             originals[name] = value
-            casted[name] = d[name] = policy.cast_to_compute(value)
-        args, kwargs = policy.cast_to_compute((args, kwargs))
+            casted[name] = d[name] = cast_floating(value, policy.compute_dtype)
+        args, kwargs = cast_floating((args, kwargs), policy.compute_dtype)
         try:
             output = func(self, *args, **kwargs)
         finally:
             for name, original in originals.items():
                 current = d[name]
-                d[name] = original if current is casted[name] else policy.cast_to_param(current)
+                if current is casted[name]:
+                    d[name] = original
+                else:
+                    d[name] = cast_floating(current, policy.param_dtype)
         return _cast_output(policy, output)
 
     return mixed_precision_method
@@ -109,11 +149,23 @@ def _mp_class(base: type) -> type:
 def apply_mp_policy(module: T, mp_policy: jmp.Policy) -> T:
     """A copy of ``module`` that follows the jmp ``mp_policy`` (its submodules keep theirs).
 
+    Floating arrays (weights, inputs, outputs) are cast as jmp casts them. Complex
+    arrays are never cast to a real dtype: they keep a complex dtype of the
+    precision the policy asks for, ``complex128`` where it says ``float64`` and
+    ``complex64`` where it says ``float32``, ``float16`` or ``bfloat16`` (JAX has
+    no half-precision complex type). So a complex128 layer under a
+    ``params=float32`` policy holds complex64 weights, and under a half-precision
+    compute dtype it computes in complex64.
+
     >>> import jmp, pax
     >>> policy = jmp.get_policy("params=float32,compute=float16,output=float32")
     >>> net = pax.apply_mp_policy(pax.Linear(3, 3), policy)
     >>> print(net.summary())
     Linear(in_dim=3, out_dim=3, with_bias=True, mp_policy=FHF)
+    >>> import jax.numpy as jnp
+    >>> complex_net = pax.apply_mp_policy(pax.Linear(3, 3, param_dtype=jnp.complex64), policy)
+    >>> complex_net.weight.dtype.name, complex_net(jnp.ones((1, 3))).dtype.name
+    ('complex64', 'complex64')
     """
     if not isinstance(module, Module):
         raise TypeError(f"apply_mp_policy expects a pax module, got {type(module)}.")
@@ -128,7 +180,7 @@ def apply_mp_policy(module: T, mp_policy: jmp.Policy) -> T:
     d = new.__dict__
     for name in d[LAYOUT_KEY].children:
         if not _holds_module(d[name]):
-            d[name] = mp_policy.cast_to_param(d[name])
+            d[name] = cast_floating(d[name], mp_policy.param_dtype)
     return new
 
 

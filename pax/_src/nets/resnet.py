@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.rng import next_rng_key
@@ -17,7 +18,7 @@ from ..nn.conv import Conv2D
 from ..nn.linear import Linear
 from ..nn.norms import BatchNorm2D
 from ..nn.pooling import max_pool
-from ..nn.validation import check_positive_ints
+from ..nn.validation import positive_ints
 
 # PAX 0.5's BatchNorm settings for every ResNet normalization layer.
 _BN_DECAY_RATE = 0.9
@@ -25,7 +26,7 @@ _SAME_3X3 = [(1, 1), (1, 1)]
 _NO_PADDING = [(0, 0), (0, 0)]
 
 
-def _batch_norm(num_channels: int, name: str) -> BatchNorm2D:
+def _batch_norm(num_channels: int, name: str, param_dtype: DTypeLike) -> BatchNorm2D:
     return BatchNorm2D(
         num_channels,
         create_scale=True,
@@ -33,6 +34,7 @@ def _batch_norm(num_channels: int, name: str) -> BatchNorm2D:
         decay_rate=_BN_DECAY_RATE,
         data_format="NCHW",
         name=name,
+        param_dtype=param_dtype,
     )
 
 
@@ -43,6 +45,7 @@ def _conv(
     stride: Union[int, Sequence[int]],
     rng_key: jax.Array,
     name: str,
+    param_dtype: DTypeLike,
 ) -> Conv2D:
     return Conv2D(
         in_features,
@@ -54,6 +57,7 @@ def _conv(
         data_format="NCHW",
         rng_key=rng_key,
         name=name,
+        param_dtype=param_dtype,
     )
 
 
@@ -88,14 +92,19 @@ class ResnetBlock(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("ResnetBlock", in_channels=in_channels, out_channels=out_channels)
+        in_channels, out_channels = positive_ints(
+            "ResnetBlock", in_channels=in_channels, out_channels=out_channels
+        )
         if bottleneck and out_channels % 4 != 0:
             raise ValueError(
                 f"ResnetBlock: a bottleneck block needs `out_channels` divisible by 4 "
                 f"(its inner width is out_channels // 4), got {out_channels}."
             )
+        if not isinstance(stride, Sequence):
+            (stride,) = positive_ints("ResnetBlock", stride=stride)
         strides = (stride,) * 2 if isinstance(stride, int) else tuple(stride)
         if not use_projection and (in_channels != out_channels or any(s != 1 for s in strides)):
             raise ValueError(
@@ -112,34 +121,42 @@ class ResnetBlock(Module):
         keys = jax.random.split(next_rng_key() if rng_key is None else rng_key, 4)
 
         if self.use_projection:
-            self.proj_conv = _conv(in_channels, out_channels, 1, stride, keys[3], "proj_conv")
-            self.proj_batchnorm = _batch_norm(out_channels, "proj_bn")
+            self.proj_conv = _conv(
+                in_channels, out_channels, 1, stride, keys[3], "proj_conv", param_dtype
+            )
+            self.proj_batchnorm = _batch_norm(out_channels, "proj_bn", param_dtype)
         else:
             self.proj_conv = None
             self.proj_batchnorm = None
 
         if bottleneck:
             inner = out_channels // 4
-            last_bn = _batch_norm(out_channels, "bn3")
+            last_bn = _batch_norm(out_channels, "bn3", param_dtype)
             if last_bn.scale is not None:  # haiku's scale_init=zeros
                 last_bn = last_bn.replace(scale=jnp.zeros_like(last_bn.scale))
             self.layers = (
-                (_conv(in_channels, inner, 1, 1, keys[0], "conv1"), _batch_norm(inner, "bn1")),
-                (_conv(inner, inner, 3, stride, keys[1], "conv2"), _batch_norm(inner, "bn2")),
                 (
-                    _conv(inner, out_channels, 1, 1, keys[2], "conv3"),
+                    _conv(in_channels, inner, 1, 1, keys[0], "conv1", param_dtype),
+                    _batch_norm(inner, "bn1", param_dtype),
+                ),
+                (
+                    _conv(inner, inner, 3, stride, keys[1], "conv2", param_dtype),
+                    _batch_norm(inner, "bn2", param_dtype),
+                ),
+                (
+                    _conv(inner, out_channels, 1, 1, keys[2], "conv3", param_dtype),
                     last_bn,
                 ),
             )
         else:
             self.layers = (
                 (
-                    _conv(in_channels, out_channels, 3, stride, keys[0], "conv1"),
-                    _batch_norm(out_channels, "bn1"),
+                    _conv(in_channels, out_channels, 3, stride, keys[0], "conv1", param_dtype),
+                    _batch_norm(out_channels, "bn1", param_dtype),
                 ),
                 (
-                    _conv(out_channels, out_channels, 3, 1, keys[1], "conv2"),
-                    _batch_norm(out_channels, "bn2"),
+                    _conv(out_channels, out_channels, 3, 1, keys[1], "conv2", param_dtype),
+                    _batch_norm(out_channels, "bn2", param_dtype),
                 ),
             )
 
@@ -189,9 +206,10 @@ class BlockGroup(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("BlockGroup", num_blocks=num_blocks)
+        (num_blocks,) = positive_ints("BlockGroup", num_blocks=num_blocks)
         keys = jax.random.split(next_rng_key() if rng_key is None else rng_key, num_blocks)
         self.blocks = [
             ResnetBlock(
@@ -201,6 +219,7 @@ class BlockGroup(Module):
                 use_projection=use_projection and i == 0,
                 bottleneck=bottleneck,
                 rng_key=keys[i],
+                param_dtype=param_dtype,
             )
             for i in range(num_blocks)
         ]
@@ -242,6 +261,7 @@ class ResNet(Module):
             64 output channels, kernel 7, stride 2, padding 3, no bias, NCHW).
         rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
         name: the module name.
+        param_dtype: the dtype of every layer's parameters (default float32).
 
     The call maps ``(N, input_channels, H, W)`` images to ``(N, num_classes)``
     logits. Train mode uses batch statistics and updates their moving averages
@@ -320,9 +340,12 @@ class ResNet(Module):
         name: Optional[str] = None,
         *,
         rng_key: Optional[jax.Array] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("ResNet", input_channels=input_channels, num_classes=num_classes)
+        input_channels, num_classes = positive_ints(
+            "ResNet", input_channels=input_channels, num_classes=num_classes
+        )
         _check_length(blocks_per_group, "blocks_per_group")
         _check_length(channels_per_group, "channels_per_group")
         _check_length(use_projection, "use_projection")
@@ -337,6 +360,7 @@ class ResNet(Module):
         conv_config.setdefault("with_bias", False)
         conv_config.setdefault("padding", [(3, 3), (3, 3)])
         conv_config.setdefault("data_format", "NCHW")
+        conv_config.setdefault("param_dtype", param_dtype)
         if conv_config["in_features"] != input_channels:
             raise ValueError(
                 f"ResNet: initial_conv_config['in_features'] ({conv_config['in_features']}) "
@@ -350,13 +374,14 @@ class ResNet(Module):
             )
         fc_config = dict(logits_config or {})
         fc_config.setdefault("w_init", jax.nn.initializers.zeros)
+        fc_config.setdefault("param_dtype", param_dtype)
 
         keys = jax.random.split(next_rng_key() if rng_key is None else rng_key, 6)
         conv_config.setdefault("rng_key", keys[0])
         fc_config.setdefault("rng_key", keys[1])
         self.initial_conv = Conv2D(**conv_config, name="conv1")
         stem_channels = conv_config["out_features"]
-        self.initial_batchnorm = _batch_norm(stem_channels, "bn1")
+        self.initial_batchnorm = _batch_norm(stem_channels, "bn1", param_dtype)
 
         self.block_groups = [
             BlockGroup(
@@ -367,6 +392,7 @@ class ResNet(Module):
                 bottleneck=bottleneck,
                 use_projection=bool(use_projection[i]),
                 rng_key=keys[2 + i],
+                param_dtype=param_dtype,
             )
             for i in range(4)
         ]
@@ -410,6 +436,7 @@ class _ResNetN(ResNet):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
             input_channels,
@@ -418,6 +445,7 @@ class _ResNetN(ResNet):
             initial_conv_config=initial_conv_config,
             name=name,
             rng_key=rng_key,
+            param_dtype=param_dtype,
             **ResNet.CONFIGS[self.depth],
         )
 
@@ -432,6 +460,7 @@ class ResNet18(_ResNetN):
         initial_conv_config: keyword arguments of the first ``Conv2D``.
         rng_key: the key of the weight initialization.
         name: the module name.
+        param_dtype: the dtype of every layer's parameters (default float32).
 
     See :class:`ResNet`. With 3 input channels and 1000 classes it has 11,689,512
     trainable parameters, as torchvision's and haiku's ResNet18.

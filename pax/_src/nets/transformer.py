@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.rng import next_rng_key
@@ -19,7 +20,7 @@ from ..nn.dropout import dropout
 from ..nn.linear import Linear
 from ..nn.norms import LayerNorm
 from ..nn.rng_seq import RngSeq
-from ..nn.validation import check_positive_ints
+from ..nn.validation import positive_ints
 
 
 class CausalSelfAttention(MultiHeadAttention):
@@ -71,17 +72,21 @@ class DenseBlock(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("DenseBlock", in_dim=in_dim, widening_factor=widening_factor)
+        in_dim, widening_factor = positive_ints(
+            "DenseBlock", in_dim=in_dim, widening_factor=widening_factor
+        )
         self.in_dim = in_dim
         self.init_scale = init_scale
         self.widening_factor = widening_factor
         w_init = jax.nn.initializers.variance_scaling(init_scale, "fan_in", "normal")
         k1, k2 = jax.random.split(next_rng_key() if rng_key is None else rng_key)
         hidden = in_dim * widening_factor
-        self.fc1 = Linear(in_dim, hidden, w_init=w_init, rng_key=k1, name="fc1")
-        self.fc2 = Linear(hidden, in_dim, w_init=w_init, rng_key=k2, name="fc2")
+        dtype = param_dtype
+        self.fc1 = Linear(in_dim, hidden, w_init=w_init, rng_key=k1, name="fc1", param_dtype=dtype)
+        self.fc2 = Linear(hidden, in_dim, w_init=w_init, rng_key=k2, name="fc2", param_dtype=dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.fc2(jax.nn.gelu(self.fc1(x)))
@@ -103,6 +108,7 @@ class Transformer(Module):
         rng_key: the key of the weight initialization and of the dropout sequence
             (default ``pax.next_rng_key()``).
         name: the module name.
+        param_dtype: the dtype of every layer's parameters (default float32).
 
     The call maps ``h`` of shape ``(N, T, D)`` (and an optional padding ``mask``
     of shape ``(N, T)``, true for real tokens) to ``(N, T, D)``; output ``t``
@@ -140,9 +146,12 @@ class Transformer(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("Transformer", dim=dim, num_heads=num_heads, num_layers=num_layers)
+        dim, num_heads, num_layers = positive_ints(
+            "Transformer", dim=dim, num_heads=num_heads, num_layers=num_layers
+        )
         if dim % num_heads != 0:
             raise ValueError(
                 f"Transformer: `dim` ({dim}) must be divisible by `num_heads` ({num_heads}); "
@@ -164,20 +173,38 @@ class Transformer(Module):
         self.layers = [
             {
                 "attention": CausalSelfAttention(
-                    num_heads, dim // num_heads, init_scale, rng_key=keys[4 * i]
+                    num_heads,
+                    dim // num_heads,
+                    init_scale,
+                    rng_key=keys[4 * i],
+                    param_dtype=param_dtype,
                 ),
                 "attn_layer_norm": LayerNorm(
-                    dim, -1, True, True, rng_key=keys[4 * i + 1], name="attn_layer_norm"
+                    dim,
+                    -1,
+                    True,
+                    True,
+                    rng_key=keys[4 * i + 1],
+                    name="attn_layer_norm",
+                    param_dtype=param_dtype,
                 ),
                 "dense_layer_norm": LayerNorm(
-                    dim, -1, True, True, rng_key=keys[4 * i + 2], name="dense_layer_norm"
+                    dim,
+                    -1,
+                    True,
+                    True,
+                    rng_key=keys[4 * i + 2],
+                    name="dense_layer_norm",
+                    param_dtype=param_dtype,
                 ),
-                "dense_block": DenseBlock(dim, init_scale, rng_key=keys[4 * i + 3]),
+                "dense_block": DenseBlock(
+                    dim, init_scale, rng_key=keys[4 * i + 3], param_dtype=param_dtype
+                ),
             }
             for i in range(num_layers)
         ]
         self.layer_norm_output = LayerNorm(
-            dim, -1, True, True, rng_key=keys[-2], name="layer_norm_output"
+            dim, -1, True, True, rng_key=keys[-2], name="layer_norm_output", param_dtype=param_dtype
         )
 
     def __call__(self, h: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:

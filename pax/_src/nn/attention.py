@@ -5,11 +5,13 @@ from typing import Optional, Tuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.rng import next_rng_key
 from .linear import Linear
-from .validation import check_positive_ints
+from .param_dtype import check_param_dtype, with_param_dtype
+from .validation import positive_ints
 
 
 class MultiHeadAttention(Module):
@@ -31,6 +33,9 @@ class MultiHeadAttention(Module):
             uses ``2 / num_layers``).
         rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
         name: the module name.
+        param_dtype: the dtype of the projections' weights (default float32; a
+            complex dtype draws complex weights, and the softmax is then JAX's
+            ``softmax`` of the complex logits).
 
     Called as ``mha(query, key, value, mask=None)`` with ``query`` of shape
     ``(..., T, model_size)`` and ``key``, ``value`` of shape
@@ -73,9 +78,13 @@ class MultiHeadAttention(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("MultiHeadAttention", num_heads=num_heads, key_size=key_size)
+        num_heads, key_size = positive_ints(
+            "MultiHeadAttention", num_heads=num_heads, key_size=key_size
+        )
+        self.param_dtype: np.dtype = check_param_dtype("MultiHeadAttention", param_dtype)
         if (
             not isinstance(w_init_scale, (int, float, np.floating, np.integer))
             or isinstance(w_init_scale, bool)
@@ -95,7 +104,9 @@ class MultiHeadAttention(Module):
         d = self.model_size
 
         def projection(i: int, name: str) -> Linear:
-            return Linear(d, d, w_init=w_init, rng_key=keys[i], name=name)
+            return Linear(
+                d, d, w_init=w_init, rng_key=keys[i], name=name, param_dtype=self.param_dtype
+            )
 
         self.query_projection = projection(0, "qry_proj")
         self.key_projection = projection(1, "key_proj")
@@ -175,4 +186,5 @@ class MultiHeadAttention(Module):
         return logits_shape
 
     def __repr__(self) -> str:
-        return self._repr({"num_heads": self.num_heads, "key_size": self.key_size})
+        info = {"num_heads": self.num_heads, "key_size": self.key_size}
+        return self._repr(with_param_dtype(info, self.param_dtype))

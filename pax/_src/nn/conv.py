@@ -14,13 +14,15 @@ from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
 from .initializers import Initializer, truncated_normal, zeros
 from .padding import ConvPadding, normalize_padding
-from .validation import check_positive_ints
+from .param_dtype import check_param_dtype, with_param_dtype
+from .validation import is_integer, positive_ints
 
 IntOrInts = Union[int, Sequence[int]]
 PaddingArg = Union[str, ConvPadding, int, Tuple[int, int], Sequence[Tuple[int, int]]]
@@ -37,18 +39,9 @@ _LAYOUTS = {
 _OTHER_FORMAT = {"NWC": "NCW", "NCW": "NWC", "NHWC": "NCHW", "NCHW": "NHWC"}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _as_int(value: Any) -> Any:
-    """numpy integers as Python ints; other values unchanged (and checked later)."""
-    return int(value) if _is_int(value) else value
-
-
 def _replicate(layer: str, arg: str, value: Any, ndim: int) -> Tuple[int, ...]:
     """An int, or a sequence of 1 or ``ndim`` ints, as a tuple of ``ndim`` positive ints."""
-    if _is_int(value):
+    if is_integer(value):
         values: Tuple[Any, ...] = (value,) * ndim
     elif isinstance(value, (list, tuple)) and len(value) in (1, ndim):
         values = tuple(value) * (ndim // len(value))
@@ -56,10 +49,7 @@ def _replicate(layer: str, arg: str, value: Any, ndim: int) -> Tuple[int, ...]:
         raise ValueError(
             f"{layer}: `{arg}` must be an int or a sequence of {ndim} ints, got {value!r}."
         )
-    values = tuple(_as_int(v) for v in values)
-    for v in values:
-        check_positive_ints(layer, **{arg: v})
-    return values
+    return tuple(positive_ints(layer, **{arg: v})[0] for v in values)
 
 
 def _normalize_conv_padding(layer: str, padding: Any, ndim: int) -> Padding:
@@ -69,13 +59,13 @@ def _normalize_conv_padding(layer: str, padding: Any, ndim: int) -> Padding:
             return str(normalize_padding(padding))
         except ValueError as err:
             raise ValueError(f"{layer}: {err}") from None
-    if _is_int(padding):
+    if is_integer(padding):
         if padding < 0:
             raise ValueError(f"{layer}: an int `padding` must be >= 0, got {padding!r}.")
         return ((int(padding), int(padding)),) * ndim
 
     def is_pair(p: Any) -> bool:
-        return isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(v) for v in p)
+        return isinstance(p, (list, tuple)) and len(p) == 2 and all(is_integer(v) for v in p)
 
     if is_pair(padding):  # one (low, high) pair for every spatial dimension
         pairs: Tuple[Any, ...] = (padding,) * ndim
@@ -115,10 +105,13 @@ class _ConvBase(Module):
         padding: PaddingArg,
         with_bias: bool,
         data_format: str,
+        param_dtype: DTypeLike,
     ) -> None:
         layer = type(self).__name__
-        in_features, out_features = _as_int(in_features), _as_int(out_features)
-        check_positive_ints(layer, in_features=in_features, out_features=out_features)
+        in_features, out_features = positive_ints(
+            layer, in_features=in_features, out_features=out_features
+        )
+        self.param_dtype: np.dtype = check_param_dtype(layer, param_dtype)
         if data_format not in self._FORMATS:
             raise ValueError(
                 f"{layer}: `data_format` must be {self._FORMATS[0]!r} or "
@@ -146,8 +139,10 @@ class _ConvBase(Module):
         w_key, b_key = jax.random.split(rng_key)
         w_init = w_init or truncated_normal(stddev=1.0 / np.sqrt(fan_in))
         b_init = b_init or zeros
-        self.weight = w_init(w_key, w_shape, jnp.float32)
-        self.bias = b_init(b_key, (self.out_features,), jnp.float32) if self.with_bias else None
+        self.weight = w_init(w_key, w_shape, self.param_dtype)
+        self.bias = (
+            b_init(b_key, (self.out_features,), self.param_dtype) if self.with_bias else None
+        )
 
     @property
     def _channels_first(self) -> bool:
@@ -208,6 +203,9 @@ class _ConvBase(Module):
             info["stride"] = self.stride
         return info
 
+    def _repr_with_dtype(self, info: Dict[str, Any]) -> str:
+        return self._repr(with_param_dtype(info, self.param_dtype))
+
 
 class _Conv(_ConvBase):
     """An N-D convolution; ``Conv1D`` and ``Conv2D`` fix N and the data formats."""
@@ -228,16 +226,23 @@ class _Conv(_ConvBase):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
         layer = type(self).__name__
         self._init_common(
-            in_features, out_features, kernel_shape, stride, padding, with_bias, data_format
+            in_features,
+            out_features,
+            kernel_shape,
+            stride,
+            padding,
+            with_bias,
+            data_format,
+            param_dtype,
         )
         self.rate = _replicate(layer, "rate", rate, self._NDIM)
         in_features, out_features = self.in_features, self.out_features
-        feature_group_count = _as_int(feature_group_count)
-        check_positive_ints(layer, feature_group_count=feature_group_count)
+        (feature_group_count,) = positive_ints(layer, feature_group_count=feature_group_count)
         if in_features % feature_group_count or out_features % feature_group_count:
             raise ValueError(
                 f"{layer}: `in_features` ({in_features}) and `out_features` "
@@ -281,7 +286,7 @@ class _Conv(_ConvBase):
         info["data_format"] = self.data_format
         if self.feature_group_count != 1:
             info["feature_group_count"] = self.feature_group_count
-        return self._repr(info)
+        return self._repr_with_dtype(info)
 
 
 class _ConvTranspose(_ConvBase):
@@ -302,10 +307,18 @@ class _ConvTranspose(_ConvBase):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
         self._init_common(
-            in_features, out_features, kernel_shape, stride, padding, with_bias, data_format
+            in_features,
+            out_features,
+            kernel_shape,
+            stride,
+            padding,
+            with_bias,
+            data_format,
+            param_dtype,
         )
         # (*kernel_shape, out_features, in_features): PAX's and haiku's layout
         w_shape = (*self.kernel_shape, self.out_features, self.in_features)
@@ -338,7 +351,7 @@ class _ConvTranspose(_ConvBase):
         info = self._repr_info()
         info["with_bias"] = self.with_bias
         info["data_format"] = self.data_format
-        return self._repr(info)
+        return self._repr_with_dtype(info)
 
 
 _CONV_ARGS = """
@@ -363,6 +376,9 @@ _CONV_ARGS = """
         multiples of it; default 1).
       rng_key: the key for the initial weights (default ``pax.next_rng_key()``).
       name: an optional name.
+      param_dtype: the dtype of ``weight`` and ``bias`` (default float32; a complex
+        dtype draws complex weights); the layer computes in the promoted dtype of
+        the input and the weights.
 
     ``weight`` has shape ``(*kernel_shape, in_features // feature_group_count,
     out_features)`` and ``bias`` (``None`` without bias) ``(out_features,)``.
@@ -388,6 +404,9 @@ _TRANSPOSE_ARGS = """
       data_format: ``{last!r}`` (the default) or ``{first!r}``.
       rng_key: the key for the initial weights (default ``pax.next_rng_key()``).
       name: an optional name.
+      param_dtype: the dtype of ``weight`` and ``bias`` (default float32; a complex
+        dtype draws complex weights); the layer computes in the promoted dtype of
+        the input and the weights.
 
     ``weight`` has shape ``(*kernel_shape, out_features, in_features)`` and
     ``bias`` (``None`` without bias) ``(out_features,)``. Inputs are batched
@@ -434,6 +453,7 @@ class Conv1D(_Conv):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
             in_features,
@@ -449,6 +469,7 @@ class Conv1D(_Conv):
             feature_group_count,
             rng_key=rng_key,
             name=name,
+            param_dtype=param_dtype,
         )
 
     __init__.__doc__ = _args_doc(_CONV_ARGS, 1, "NWC", "NCW")
@@ -489,6 +510,7 @@ class Conv2D(_Conv):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
             in_features,
@@ -504,6 +526,7 @@ class Conv2D(_Conv):
             feature_group_count,
             rng_key=rng_key,
             name=name,
+            param_dtype=param_dtype,
         )
 
     __init__.__doc__ = _args_doc(_CONV_ARGS, 2, "NHWC", "NCHW")
@@ -537,6 +560,7 @@ class Conv1DTranspose(_ConvTranspose):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
             in_features,
@@ -550,6 +574,7 @@ class Conv1DTranspose(_ConvTranspose):
             data_format,
             rng_key=rng_key,
             name=name,
+            param_dtype=param_dtype,
         )
 
     __init__.__doc__ = _args_doc(_TRANSPOSE_ARGS, 1, "NWC", "NCW")
@@ -586,6 +611,7 @@ class Conv2DTranspose(_ConvTranspose):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
             in_features,
@@ -599,6 +625,7 @@ class Conv2DTranspose(_ConvTranspose):
             data_format,
             rng_key=rng_key,
             name=name,
+            param_dtype=param_dtype,
         )
 
     __init__.__doc__ = _args_doc(_TRANSPOSE_ARGS, 2, "NHWC", "NCHW")

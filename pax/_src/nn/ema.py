@@ -22,6 +22,13 @@ def _check_no_integer_leaves(tree: Any, what: str) -> None:
         )
 
 
+def _debias_dtype(tree: Any) -> Any:
+    """float32, or the widest real precision of the floating/complex leaves of ``tree``."""
+    dtypes = [jnp.result_type(x) for x in jax.tree_util.tree_leaves(tree)]
+    parts = [jnp.finfo(t).dtype for t in dtypes if jnp.issubdtype(t, jnp.inexact)]
+    return jnp.result_type(jnp.float32, *parts)
+
+
 class EMA(StateModule):
     r"""An exponential moving average of a pytree (non-trainable state).
 
@@ -91,9 +98,10 @@ class EMA(StateModule):
         self.averages = initial_value
         self.decay_rate = float(decay_rate)
         self.allow_int = allow_int
-        # a float32 scalar (not an int) so that jax.grad over a model holding it
-        # needs no `allow_int`
-        self.debias = jnp.zeros((), jnp.float32) if debias else None
+        # a float scalar (not an int) so that jax.grad over a model holding it needs
+        # no `allow_int`: float32, or float64 for float64/complex128 averages (the
+        # averages are divided by it)
+        self.debias = jnp.zeros((), _debias_dtype(initial_value)) if debias else None
 
     def __call__(self, xs: Any) -> Any:
         """Update the averages with ``xs`` (in training mode) and return them.

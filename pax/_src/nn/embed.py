@@ -5,12 +5,14 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
 from .initializers import Initializer
-from .validation import check_positive_ints
+from .param_dtype import check_param_dtype, with_param_dtype
+from .validation import positive_ints
 
 
 class Embed(Module):
@@ -41,6 +43,8 @@ class Embed(Module):
       w_init: initializer of ``weight``, ``init(key, shape, dtype)``.
       rng_key: the key for the initializer (default ``pax.next_rng_key()``).
       name: an optional name.
+      param_dtype: the dtype of ``weight`` (default float32; a complex dtype draws
+        complex vectors), which is the dtype of the output.
     """
 
     parameters = parameters_method("weight")
@@ -56,14 +60,16 @@ class Embed(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("Embed", vocab_size=vocab_size, embed_dim=embed_dim)
+        vocab_size, embed_dim = positive_ints("Embed", vocab_size=vocab_size, embed_dim=embed_dim)
+        self.param_dtype: np.dtype = check_param_dtype("Embed", param_dtype)
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
         rng_key = next_rng_key() if rng_key is None else rng_key
         w_init = w_init or jax.nn.initializers.normal()
-        self.weight = w_init(rng_key, (vocab_size, embed_dim), jnp.float32)
+        self.weight = w_init(rng_key, (vocab_size, embed_dim), self.param_dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Look up the vectors of the ids ``x``.
@@ -92,4 +98,5 @@ class Embed(Module):
         return self.weight[(jnp.asarray(x),)]
 
     def __repr__(self) -> str:
-        return self._repr({"vocab_size": self.vocab_size, "embed_dim": self.embed_dim})
+        info = {"vocab_size": self.vocab_size, "embed_dim": self.embed_dim}
+        return self._repr(with_param_dtype(info, self.param_dtype))

@@ -22,6 +22,7 @@ from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
 from .initializers import Initializer
+from .param_dtype import check_param_dtype as check_param_dtype
 from .validation import check_positive_ints
 
 M = TypeVar("M", bound=Module)
@@ -105,26 +106,6 @@ def _as_dtype(value: Any) -> np.dtype | None:
         return jnp.dtype(value)
     except TypeError:
         return None
-
-
-def check_param_dtype(layer: str, param_dtype: Any) -> np.dtype:
-    """``param_dtype`` as a numpy dtype: floating or complex, 64-bit only with x64 on.
-
-    >>> check_param_dtype("MaskedConv1D", "complex64")
-    dtype('complex64')
-    >>> check_param_dtype("MaskedConv1D", "int32")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: MaskedConv1D: `param_dtype` must be a floating or complex dtype ..., got int32.
-    """
-    dtype = _as_dtype(param_dtype)
-    expected = "a floating or complex dtype (jnp.float32, jnp.bfloat16, jnp.complex64, ...)"
-    if dtype is None:
-        raise TypeError(f"{layer}: `param_dtype` must be {expected}, got {param_dtype!r}.")
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        raise ValueError(f"{layer}: `param_dtype` must be {expected}, got {dtype.name}.")
-    _check_x64(layer, "param_dtype", dtype)
-    return dtype
 
 
 def cache_batch_shape(layer: str, batch_size: int | None) -> tuple[int, ...]:

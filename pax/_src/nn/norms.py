@@ -4,13 +4,16 @@ from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
 from .ema import EMA
 from .initializers import Initializer, ones, zeros
-from .validation import check_positive_ints
+from .param_dtype import check_param_dtype, real_dtype, with_param_dtype
+from .validation import positive_ints
 
 Axis = Union[int, slice, Sequence[int]]
 
@@ -63,19 +66,36 @@ def _scale_and_offset(
     scale_init: Optional[Initializer],
     offset_init: Optional[Initializer],
     rng_key: Optional[jax.Array],
+    dtype: np.dtype,
 ) -> Tuple[Optional[jax.Array], Optional[jax.Array]]:
     rng_key = next_rng_key() if rng_key is None else rng_key
     scale_key, offset_key = jax.random.split(rng_key)
     shape = (num_channels,)
-    scale = (scale_init or ones)(scale_key, shape, jnp.float32) if create_scale else None
-    offset = (offset_init or zeros)(offset_key, shape, jnp.float32) if create_offset else None
+    scale = (scale_init or ones)(scale_key, shape, dtype) if create_scale else None
+    offset = (offset_init or zeros)(offset_key, shape, dtype) if create_offset else None
     return scale, offset
+
+
+class _Normalization(Module):
+    """What the normalization layers share: ``param_dtype`` in their repr."""
+
+    param_dtype: np.dtype
+
+    def _repr_with_dtype(self, info: Dict[str, object]) -> str:
+        return self._repr(with_param_dtype(info, self.param_dtype))
+
+
+def _abs_square(x: jax.Array) -> jax.Array:
+    """``|x|^2``, real also for complex ``x`` (``x**2`` for real ``x``)."""
+    return (
+        jnp.square(jnp.real(x)) + jnp.square(jnp.imag(x)) if jnp.iscomplexobj(x) else jnp.square(x)
+    )
 
 
 # -- BatchNorm ------------------------------------------------------------------------
 
 
-class BatchNorm(Module):
+class BatchNorm(_Normalization):
     """Batch normalization over every axis but the channel axis (the base of
     :class:`BatchNorm1D` and :class:`BatchNorm2D`).
 
@@ -92,6 +112,12 @@ class BatchNorm(Module):
     evaluation match haiku's ``BatchNorm``. ``scale`` and ``offset`` have
     PAX 0.5's shapes (``num_channels`` on the channel axis, ones elsewhere), so
     PAX state dicts load.
+
+    ``scale`` and ``offset`` are created in ``param_dtype``. The moving averages are
+    kept in at least single precision: the mean in ``promote_types(param_dtype,
+    float32)`` (complex for a complex layer) and the variance, which is real
+    (``mean(|x - mean|^2)``), in that dtype's real counterpart; a complex128 layer
+    keeps a complex128 mean and a float64 variance.
     """
 
     parameters = parameters_method("scale", "offset")
@@ -116,10 +142,12 @@ class BatchNorm(Module):
         data_format: str = "",
         *,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
         layer = type(self).__name__
-        check_positive_ints(layer, num_channels=num_channels)
+        (num_channels,) = positive_ints(layer, num_channels=num_channels)
+        self.param_dtype = check_param_dtype(layer, param_dtype)
         if isinstance(decay_rate, bool) or not isinstance(decay_rate, (int, float)):
             raise TypeError(f"{layer}: `decay_rate` must be a float, got {decay_rate!r}.")
         if not 0.0 <= decay_rate < 1.0:
@@ -137,11 +165,14 @@ class BatchNorm(Module):
         self.data_format = data_format
         param_shape = [1] * max(self._RANKS)
         param_shape[self._FORMATS[data_format][0]] = num_channels
-        self.scale = jnp.ones(param_shape, jnp.float32) if create_scale else None
-        self.offset = jnp.zeros(param_shape, jnp.float32) if create_offset else None
+        dtype = self.param_dtype
+        self.scale = jnp.ones(param_shape, dtype) if create_scale else None
+        self.offset = jnp.zeros(param_shape, dtype) if create_offset else None
         # with debias=True the initial values only show before the first update
-        self.ema_mean = EMA(jnp.zeros(param_shape, jnp.float32), decay_rate, debias=True)
-        self.ema_var = EMA(jnp.ones(param_shape, jnp.float32), decay_rate, debias=True)
+        mean_dtype = jnp.promote_types(dtype, jnp.float32)
+        var_dtype = real_dtype(mean_dtype)
+        self.ema_mean = EMA(jnp.zeros(param_shape, mean_dtype), decay_rate, debias=True)
+        self.ema_var = EMA(jnp.ones(param_shape, var_dtype), decay_rate, debias=True)
 
     def _channel_axis(self, x_shape: Tuple[int, ...]) -> int:
         ndim = len(x_shape)
@@ -180,14 +211,19 @@ class BatchNorm(Module):
         stats_shape[channel_axis] = self.num_channels
         if self.training:
             mean = jnp.mean(x, axis=axes)
-            mean_of_squares = jnp.mean(jnp.square(x), axis=axes)
-            var = mean_of_squares - jnp.square(mean)
+            # the variance of complex data is real: mean(|x|^2) - |mean|^2
+            mean_of_squares = jnp.mean(_abs_square(x), axis=axes)
+            var = mean_of_squares - _abs_square(mean)
             param_shape = self.ema_mean.averages.shape
             self.ema_mean(jax.lax.stop_gradient(mean).reshape(param_shape))
             self.ema_var(jax.lax.stop_gradient(var).reshape(param_shape))
         else:
             dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
-            mean, var = (s.astype(dtype) for s in self.moving_statistics())
+            dtype = jnp.result_type(dtype, *(p for p in (self.scale, self.offset) if p is not None))
+            moving_mean, moving_var = self.moving_statistics()
+            if jnp.issubdtype(moving_mean.dtype, jnp.complexfloating):
+                dtype = jnp.promote_types(dtype, jnp.complex64)
+            mean, var = moving_mean.astype(dtype), moving_var.astype(real_dtype(dtype))
         mean = mean.reshape(stats_shape)
         var = var.reshape(stats_shape)
         inv = jax.lax.rsqrt(var + jax.lax.convert_element_type(self.eps, var.dtype))
@@ -199,7 +235,7 @@ class BatchNorm(Module):
         return y
 
     def __repr__(self) -> str:
-        return self._repr(
+        return self._repr_with_dtype(
             {
                 "num_channels": self.num_channels,
                 "create_scale": self.create_scale,
@@ -238,6 +274,8 @@ class BatchNorm1D(BatchNorm):
       eps: added to the variance before the square root.
       data_format: ``"NWC"`` (channels last) or ``"NCW"``.
       name: an optional name.
+      param_dtype: the dtype of ``scale`` and ``offset`` (default float32); see
+        :class:`BatchNorm` for the moving averages.
     """
 
     _FORMATS = {
@@ -256,9 +294,17 @@ class BatchNorm1D(BatchNorm):
         data_format: str = "NWC",
         *,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
-            num_channels, create_scale, create_offset, decay_rate, eps, data_format, name=name
+            num_channels,
+            create_scale,
+            create_offset,
+            decay_rate,
+            eps,
+            data_format,
+            name=name,
+            param_dtype=param_dtype,
         )
 
 
@@ -282,6 +328,8 @@ class BatchNorm2D(BatchNorm):
       eps: added to the variance before the square root.
       data_format: ``"NHWC"`` (channels last) or ``"NCHW"``.
       name: an optional name.
+      param_dtype: the dtype of ``scale`` and ``offset`` (default float32); see
+        :class:`BatchNorm` for the moving averages.
     """
 
     _FORMATS = {
@@ -300,16 +348,24 @@ class BatchNorm2D(BatchNorm):
         data_format: str = "NHWC",
         *,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
-            num_channels, create_scale, create_offset, decay_rate, eps, data_format, name=name
+            num_channels,
+            create_scale,
+            create_offset,
+            decay_rate,
+            eps,
+            data_format,
+            name=name,
+            param_dtype=param_dtype,
         )
 
 
 # -- LayerNorm --------------------------------------------------------------------------
 
 
-class LayerNorm(Module):
+class LayerNorm(_Normalization):
     r"""Layer normalization (https://arxiv.org/abs/1607.06450), as haiku's ``LayerNorm``.
 
     Normalizes over ``axis`` (by default the last one) and applies a per-channel
@@ -339,6 +395,8 @@ class LayerNorm(Module):
       offset_init: initializer of ``offset`` (default zeros); only with ``create_offset``.
       rng_key: the key for the initializers (default ``pax.next_rng_key()``).
       name: an optional name.
+      param_dtype: the dtype of ``scale`` and ``offset`` (default float32). For
+        complex inputs the variance is ``mean(|x - mean|^2)``.
     """
 
     parameters = parameters_method("scale", "offset")
@@ -359,9 +417,11 @@ class LayerNorm(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("LayerNorm", num_channels=num_channels)
+        (num_channels,) = positive_ints("LayerNorm", num_channels=num_channels)
+        self.param_dtype = check_param_dtype("LayerNorm", param_dtype)
         _check_init("LayerNorm", create_scale, scale_init, "scale")
         _check_init("LayerNorm", create_offset, offset_init, "offset")
         self.num_channels = num_channels
@@ -370,7 +430,13 @@ class LayerNorm(Module):
         self.create_offset = create_offset
         self.eps = eps
         self.scale, self.offset = _scale_and_offset(
-            num_channels, create_scale, create_offset, scale_init, offset_init, rng_key
+            num_channels,
+            create_scale,
+            create_offset,
+            scale_init,
+            offset_init,
+            rng_key,
+            self.param_dtype,
         )
 
     def __call__(
@@ -413,7 +479,7 @@ class LayerNorm(Module):
         return y
 
     def __repr__(self) -> str:
-        return self._repr(
+        return self._repr_with_dtype(
             {
                 "num_channels": self.num_channels,
                 "axis": self.axis,
@@ -429,7 +495,7 @@ class LayerNorm(Module):
 _GROUP_NORM_FORMATS = {"channels_last": -1, "N...C": -1, "channels_first": 1, "NC...": 1}
 
 
-class GroupNorm(Module):
+class GroupNorm(_Normalization):
     r"""Group normalization (https://arxiv.org/abs/1803.08494), as haiku's ``GroupNorm``.
 
     The channels are split into ``groups`` groups; each group is normalized with
@@ -460,6 +526,8 @@ class GroupNorm(Module):
       data_format: ``"channels_last"``/``"N...C"`` or ``"channels_first"``/``"NC..."``.
       rng_key: the key for the initializers (default ``pax.next_rng_key()``).
       name: an optional name.
+      param_dtype: the dtype of ``scale`` and ``offset`` (default float32). For
+        complex inputs the variance is ``mean(|x - mean|^2)``.
     """
 
     parameters = parameters_method("scale", "offset")
@@ -482,9 +550,11 @@ class GroupNorm(Module):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("GroupNorm", groups=groups, num_channels=num_channels)
+        groups, num_channels = positive_ints("GroupNorm", groups=groups, num_channels=num_channels)
+        self.param_dtype = check_param_dtype("GroupNorm", param_dtype)
         if num_channels % groups:
             raise ValueError(
                 f"GroupNorm: `num_channels` ({num_channels}) must be divisible by "
@@ -505,7 +575,13 @@ class GroupNorm(Module):
         self.eps = eps
         self.data_format = data_format
         self.scale, self.offset = _scale_and_offset(
-            num_channels, create_scale, create_offset, scale_init, offset_init, rng_key
+            num_channels,
+            create_scale,
+            create_offset,
+            scale_init,
+            offset_init,
+            rng_key,
+            self.param_dtype,
         )
 
     def __call__(
@@ -572,7 +648,7 @@ class GroupNorm(Module):
         return value.reshape(param_shape) if value.shape == param_shape[:1] else value
 
     def __repr__(self) -> str:
-        return self._repr(
+        return self._repr_with_dtype(
             {
                 "groups": self.groups,
                 "num_channels": self.num_channels,

@@ -8,19 +8,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .padding import ConvPadding
+from .validation import is_integer
 
 IntOrInts = Union[int, Sequence[int]]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _window(
     fn: str, arg: str, size: Any, ndim: int, shape: Tuple[int, ...], channel_axis: Optional[int]
 ) -> Tuple[int, ...]:
     """The full-rank window (or strides) that ``size`` describes, as haiku infers it."""
-    if _is_int(size):
+    if is_integer(size):
         if size <= 0:
             raise ValueError(f"{fn}: `{arg}` must be positive, got {size!r}.")
         skip = None
@@ -33,7 +30,7 @@ def _window(
             skip = channel_axis % ndim
         # the leading (batch) axis and the channel axis are not pooled
         return (1,) + tuple(1 if d == skip else int(size) for d in range(1, ndim))
-    if not isinstance(size, (list, tuple)) or not all(_is_int(s) and s > 0 for s in size):
+    if not isinstance(size, (list, tuple)) or not all(is_integer(s) and s > 0 for s in size):
         raise ValueError(
             f"{fn}: `{arg}` must be a positive int or a sequence of positive ints, got {size!r}."
         )

@@ -9,12 +9,15 @@ from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import DTypeLike
 
 from ..core.module import Module
 from ..core.rng import next_rng_key
 from .initializers import Initializer
 from .linear import Linear
-from .validation import check_positive_ints
+from .param_dtype import check_param_dtype, with_param_dtype
+from .validation import positive_ints
 
 
 class LSTMState(NamedTuple):
@@ -59,6 +62,18 @@ class RNN(Module):
 
     input_dim: int
     hidden_dim: int
+    param_dtype: np.dtype
+
+    def _init_sizes(
+        self, input_dim: object, hidden_dim: object, param_dtype: DTypeLike
+    ) -> Tuple[int, int]:
+        """Check and set ``input_dim``, ``hidden_dim`` and ``param_dtype``."""
+        layer = type(self).__name__
+        input_dim, hidden_dim = positive_ints(layer, input_dim=input_dim, hidden_dim=hidden_dim)
+        self.input_dim = input_dim
+        self.hidden_dim = hidden_dim
+        self.param_dtype = check_param_dtype(layer, param_dtype)
+        return input_dim, hidden_dim
 
     def initial_state(self, batch_size: int) -> NamedTuple:
         """The all-zero state for ``batch_size`` sequences."""
@@ -89,10 +104,14 @@ class RNN(Module):
             )
 
     def _zeros(self, batch_size: int) -> jax.Array:
-        return jnp.zeros((batch_size, self.hidden_dim), jnp.float32)
+        # the dtype of the outputs for float32 inputs, so that a scan's carry keeps its
+        # dtype: float32 for float32 and half-precision weights, complex64 for complex64
+        dtype = jnp.promote_types(self.param_dtype, jnp.float32)
+        return jnp.zeros((batch_size, self.hidden_dim), dtype)
 
     def __repr__(self) -> str:
-        return self._repr({"input_dim": self.input_dim, "hidden_dim": self.hidden_dim})
+        info = {"input_dim": self.input_dim, "hidden_dim": self.hidden_dim}
+        return self._repr(with_param_dtype(info, self.param_dtype))
 
 
 class VanillaRNN(RNN):
@@ -107,6 +126,8 @@ class VanillaRNN(RNN):
         hidden_dim: the size ``H`` of the hidden state.
         rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
         name: the module name.
+        param_dtype: the dtype of the weights (default float32); the initial state
+            has the dtype ``promote_types(param_dtype, float32)``.
 
     Called as ``cell(state, x)`` with ``x`` of shape ``(N, D)`` and a
     ``VanillaRNNState`` of shape ``(N, H)``; returns ``(new_state, h')``.
@@ -128,13 +149,18 @@ class VanillaRNN(RNN):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("VanillaRNN", input_dim=input_dim, hidden_dim=hidden_dim)
-        self.input_dim = input_dim
-        self.hidden_dim = hidden_dim
+        input_dim, hidden_dim = self._init_sizes(input_dim, hidden_dim, param_dtype)
         rng_key = next_rng_key() if rng_key is None else rng_key
-        self.fc = Linear(input_dim + hidden_dim, hidden_dim, rng_key=rng_key, name="vanilla_rnn_fc")
+        self.fc = Linear(
+            input_dim + hidden_dim,
+            hidden_dim,
+            rng_key=rng_key,
+            name="vanilla_rnn_fc",
+            param_dtype=param_dtype,
+        )
 
     def __call__(self, state: VanillaRNNState, x: jax.Array) -> Tuple[VanillaRNNState, jax.Array]:
         self._check_step(VanillaRNNState, state, x)
@@ -164,6 +190,8 @@ class LSTM(RNN):
         forget_gate_bias: added to the forget gate before the sigmoid.
         rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
         name: the module name.
+        param_dtype: the dtype of the weights (default float32); the initial state
+            has the dtype ``promote_types(param_dtype, float32)``.
 
     Called as ``cell(state, x)`` with ``x`` of shape ``(N, D)`` and an
     ``LSTMState`` of two ``(N, H)`` arrays; returns ``(new_state, h')``.
@@ -187,15 +215,19 @@ class LSTM(RNN):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("LSTM", input_dim=input_dim, hidden_dim=hidden_dim)
-        self.input_dim = input_dim
-        self.hidden_dim = hidden_dim
+        input_dim, hidden_dim = self._init_sizes(input_dim, hidden_dim, param_dtype)
         self.forget_gate_bias = forget_gate_bias
         rng_key = next_rng_key() if rng_key is None else rng_key
         self.fc = Linear(
-            input_dim + hidden_dim, 4 * hidden_dim, w_init=w_init, rng_key=rng_key, name="lstm_fc"
+            input_dim + hidden_dim,
+            4 * hidden_dim,
+            w_init=w_init,
+            rng_key=rng_key,
+            name="lstm_fc",
+            param_dtype=param_dtype,
         )
 
     def __call__(self, state: LSTMState, x: jax.Array) -> Tuple[LSTMState, jax.Array]:
@@ -226,6 +258,8 @@ class GRU(RNN):
         hidden_dim: the number ``H`` of GRU cells.
         rng_key: the key of the weight initialization (default ``pax.next_rng_key()``).
         name: the module name.
+        param_dtype: the dtype of the weights (default float32); the initial state
+            has the dtype ``promote_types(param_dtype, float32)``.
 
     Called as ``cell(state, x)`` with ``x`` of shape ``(N, D)`` and a
     ``GRUState`` of shape ``(N, H)``; returns ``(new_state, h')``.
@@ -248,16 +282,19 @@ class GRU(RNN):
         *,
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
-        check_positive_ints("GRU", input_dim=input_dim, hidden_dim=hidden_dim)
-        self.input_dim = input_dim
-        self.hidden_dim = hidden_dim
+        input_dim, hidden_dim = self._init_sizes(input_dim, hidden_dim, param_dtype)
         rng_key = next_rng_key() if rng_key is None else rng_key
         zr_key, h_key = jax.random.split(rng_key)
         xh_dim = input_dim + hidden_dim
-        self.xh_zr_fc = Linear(xh_dim, 2 * hidden_dim, rng_key=zr_key, name="xh_to_zr")
-        self.xh_h_fc = Linear(xh_dim, hidden_dim, rng_key=h_key, name="xh_to_h")
+        self.xh_zr_fc = Linear(
+            xh_dim, 2 * hidden_dim, rng_key=zr_key, name="xh_to_zr", param_dtype=param_dtype
+        )
+        self.xh_h_fc = Linear(
+            xh_dim, hidden_dim, rng_key=h_key, name="xh_to_h", param_dtype=param_dtype
+        )
 
     def __call__(self, state: GRUState, x: jax.Array) -> Tuple[GRUState, jax.Array]:
         self._check_step(GRUState, state, x)

@@ -20,7 +20,7 @@ from .sequential import Sequential
 from .stack_build import build_blocks, check_no_variables, stack_blocks
 from .stack_scan import plan_in_place, run_blocks, updated_blocks
 from .stack_vars import per_block_vars
-from .validation import check_positive_ints
+from .validation import positive_ints
 
 
 class _Prestacked:
@@ -107,7 +107,7 @@ class Stack(Module):
                 f"{type(make_block).__name__}. (To stack existing blocks, use "
                 f"`Stack.from_sequential`.)"
             )
-        check_positive_ints("Stack", n=n)
+        (n,) = positive_ints("Stack", n=n)
         rng_key = next_rng_key() if rng_key is None else rng_key
         self.n = n
         self.blocks = build_blocks(make_block, jax.random.split(rng_key, n))

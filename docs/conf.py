@@ -57,7 +57,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Any|Callable|Optional|Union|Sequence|Mapping|Iterable|Iterator|TypeVar|T|Self)"),
     (r"py:.*", r"(ArrayLike|DTypeLike|Array|PRNGKey|PyTree|Pytree|Shape|Initializer)"),
     # private type variables and aliases of signatures (``T``, ``Carry``)
-    (r"py:.*", r"pax\._src\.[\w.]+\.([A-Z]|Carry|Interpolate|Reducer|Rules)"),
+    (r"py:.*", r"pax\._src\.[\w.]+\.([A-Z]|Carry|Interpolate|Reducer|Rules|Skeleton)"),
     (r"py:.*", r"re\.Pattern"),
     (r"py:.*", r"(os\.PathLike|pathlib\.Path|NoneType|ellipsis|builtins\..*)"),
 ]

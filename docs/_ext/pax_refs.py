@@ -9,7 +9,10 @@ public name that documents it, so that nitpicky builds (``-n``) resolve them.
 import importlib
 import types
 
+from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 # Where an object exported by several namespaces is documented in full (the others
 # list it as "the same object as ...").
@@ -72,18 +75,20 @@ def setup(app: Sphinx) -> dict:
         target = node.get("reftarget", "")
         domain = env.get_domain("py")
         if "." not in target:
-            # a bare name in a private module's docstring (``:class:`EMA```)
-            for namespace in NAMESPACES:
-                if f"{namespace}.{target}" in domain.objects:
-                    return domain.resolve_xref(
-                        env,
-                        node["refdoc"],
-                        app.builder,
-                        "obj",
-                        f"{namespace}.{target}",
-                        node,
-                        contnode,
-                    )
+            # a bare name in a private module's docstring (``:class:`EMA```): the public
+            # name, else the one documented object of that name (a shared base class)
+            found = [f"{ns}.{target}" for ns in NAMESPACES if f"{ns}.{target}" in domain.objects]
+            if not found:
+                found = [name for name in domain.objects if name.endswith(f".{target}")]
+                if len(found) != 1:
+                    return None
+            return domain.resolve_xref(
+                env, node["refdoc"], app.builder, "obj", found[0], node, contnode
+            )
+            if found and (len(set(found)) == 1 or found[0].startswith(NAMESPACES)):
+                return domain.resolve_xref(
+                    env, node["refdoc"], app.builder, "obj", found[0], node, contnode
+                )
             return None
         if not target.startswith(("pax.", "opax_integration.")):
             return None
@@ -96,4 +101,36 @@ def setup(app: Sphinx) -> dict:
         return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", public, node, contnode)
 
     app.connect("missing-reference", missing_reference)
+    app.add_post_transform(HeadingAnchorsAcrossPages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+class HeadingAnchorsAcrossPages(SphinxPostTransform):
+    """``[text](#slug)`` to a heading of another page.
+
+    The README links its own sections by anchor (``#parameter-dtypes-float64-complex``);
+    on the site those sections live on different pages, so such a link is pointed at
+    the page whose heading has that slug. It runs before MyST's resolver, which would
+    only look on the page itself.
+    """
+
+    default_priority = 8
+
+    def run(self, **kwargs) -> None:
+        env = self.env
+        for node in list(self.document.findall(addnodes.pending_xref)):
+            if node.get("reftype") != "myst":
+                continue
+            target = node.get("reftarget", "")
+            refdoc = node.get("refdoc", env.docname)
+            if not target or target in env.metadata[refdoc].get("myst_slugs", {}):
+                continue
+            for docname in sorted(env.found_docs):
+                slugs = env.metadata.get(docname, {}).get("myst_slugs", {})
+                if target in slugs:
+                    _, section_id, _ = slugs[target]
+                    uri = self.app.builder.get_relative_uri(refdoc, docname)
+                    ref = nodes.reference("", "", internal=True, refuri=f"{uri}#{section_id}")
+                    ref += node[0].deepcopy()
+                    node.replace_self(ref)
+                    break

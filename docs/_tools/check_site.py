@@ -1,7 +1,7 @@
 """Checks of the built site that Sphinx does not make: runs the guides' code and checks
 every internal link and anchor of the HTML, offline.
 
-``python docs/_tools/check_site.py [docs/_build/html]``:
+``python docs/_tools/check_site.py [docs/_build/html] [--skip-readme-blocks]``:
 
 - every ```` ```python ```` block of every page under ``docs/`` (with the README
   sections the page includes, expanded as MyST expands ``{include}``) and every ``>>>``
@@ -10,7 +10,9 @@ every internal link and anchor of the HTML, offline.
 - every ``href``/``src`` of the built HTML that points into the site names a file that
   exists and, with a ``#fragment``, an ``id`` in that file.
 
-Exits with status 1 and a list of what failed.
+With ``--skip-readme-blocks`` the python blocks that pages include from the README are
+not run again (CI's ``example`` phase runs them). Exits with status 1 and a list of what
+failed.
 """
 
 import ast
@@ -37,8 +39,9 @@ def _option(value: str) -> str:
     return ast.literal_eval(value) if value[:1] in "\"'" else value
 
 
-def expand_includes(path: str) -> str:
-    """The page's text with its ``{include}`` directives replaced by what they include."""
+def expand_includes(path: str, run_included: bool = True) -> str:
+    """The page's text with its ``{include}`` directives replaced by what they include
+    (without the included python blocks unless ``run_included``)."""
     text = open(path, encoding="utf-8").read()
 
     def include(match: re.Match) -> str:
@@ -55,14 +58,16 @@ def expand_includes(path: str) -> str:
             if marker not in included:
                 raise ValueError(f"{path}: {target} has no end-before {marker!r}")
             included = included.split(marker, 1)[0]
+        if not run_included:
+            included = FENCE.sub(lambda m: "" if m.group(1) == "python" else m.group(0), included)
         return included
 
     return INCLUDE.sub(include, text)
 
 
-def page_code(path: str) -> str:
+def page_code(path: str, run_included: bool = True) -> str:
     """The Python code of a page: its python blocks, then its ``>>>`` examples."""
-    text = expand_includes(path)
+    text = expand_includes(path, run_included)
     blocks = [code for lang, code in FENCE.findall(text) if lang == "python"]
     parser = doctest.DocTestParser()
     examples = [e for e in parser.get_examples(text) if not path.endswith(".md")]
@@ -88,8 +93,8 @@ def pages() -> list[str]:
     return found
 
 
-def run_page(path: str) -> tuple[str, int, str]:
-    code = page_code(path)
+def run_page(path: str, run_included: bool = True) -> tuple[str, int, str]:
+    code = page_code(path, run_included)
     rel = os.path.relpath(path, ROOT)
     if not code.strip():
         return rel, 0, ""
@@ -160,7 +165,10 @@ def check_links(site: str) -> list[str]:
 
 
 def main() -> int:
-    site = sys.argv[1] if len(sys.argv) > 1 else os.path.join(DOCS, "_build", "html")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    # CI runs the README's python blocks in its `example` phase already
+    run_included = "--skip-readme-blocks" not in sys.argv
+    site = args[0] if args else os.path.join(DOCS, "_build", "html")
     if not os.path.exists(os.path.join(site, "index.html")):
         print(f"no built site at {site}: build it first", file=sys.stderr)
         return 1
@@ -170,7 +178,8 @@ def main() -> int:
     print(f"links: {n_html} HTML files, {len(broken)} broken internal link(s)")
     failures += [f"broken link: {b}" for b in broken]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for rel, rc, output in pool.map(run_page, pages()):
+        runs = pool.map(lambda page: run_page(page, run_included), pages())
+        for rel, rc, output in runs:
             print(f"code of {rel}: {'ok' if rc == 0 else f'FAILED (exit {rc})'}")
             if rc != 0:
                 failures.append(f"code of {rel} failed:\n{output}")

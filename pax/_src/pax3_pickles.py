@@ -40,6 +40,7 @@ from .core.parameters import ParameterModule, StateModule
 from .core.rng import temporary_rng
 from .nets.resnet import ResNet, ResnetBlock
 from .nets.transformer import DenseBlock, Transformer
+from .nn.attention import MultiHeadAttention
 from .nn.lambda_module import Identity, Lambda
 from .nn.norms import BatchNorm, BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 
@@ -83,6 +84,8 @@ def _block_stride(fields: Fields) -> Any:
 # constructor arguments that PAX 0.5 did not keep as fields: how to find them
 DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
     GroupNorm: {"num_channels": _channels_of_scale_or_offset},
+    # only the initial weights depend on it, and those come from the pickle
+    MultiHeadAttention: {"w_init_scale": lambda fields: 1.0},
     ResnetBlock: {
         "in_channels": lambda fields: fields["layers"][0][0].in_features,
         "out_channels": lambda fields: fields["layers"][-1][0].out_features,

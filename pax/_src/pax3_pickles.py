@@ -40,6 +40,7 @@ from .core.parameters import ParameterModule, StateModule
 from .core.rng import temporary_rng
 from .nets.resnet import ResNet, ResnetBlock
 from .nets.transformer import DenseBlock, Transformer
+from .nn.attention import MultiHeadAttention
 from .nn.lambda_module import Identity, Lambda
 from .nn.norms import BatchNorm, BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 
@@ -93,6 +94,8 @@ DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
         "input_channels": lambda fields: fields["initial_conv"].in_features,
         "num_classes": lambda fields: fields["logits"].out_dim,
     },
+    # only the weights depend on it, and they come from the pickle
+    MultiHeadAttention: {"w_init_scale": lambda fields: 1.0},
     DenseBlock: {
         "in_dim": lambda fields: fields["fc1"].in_dim,
         "init_scale": lambda fields: fields["_init_scale"],

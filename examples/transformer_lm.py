@@ -185,16 +185,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (about 20 s)")
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=96)
+    parser.add_argument("--dim", type=int, default=96)
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--num-kv-heads", type=int, default=2)
-    parser.add_argument("--num-layers", type=int, default=3)
+    parser.add_argument("--num-layers", type=int, default=2)
     parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--holdout-every", type=int, default=10, help="hold out every k-th topic")
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--eval-chars", type=int, default=0, help="0: all held-out characters")
     parser.add_argument("--prompt", default="The ")
@@ -208,8 +208,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick or _common.quick_mode(argv):
         args.quick = True
-        args.steps, args.batch_size, args.seq_len, args.dim, args.num_layers = 150, 16, 64, 64, 2
-        args.eval_every, args.eval_chars, args.sample_len, args.min_gain = 75, 8192, 80, 1.0
+        args.steps, args.batch_size, args.seq_len, args.dim, args.num_layers = 120, 16, 64, 64, 1
+        args.eval_every, args.eval_chars, args.sample_len, args.min_gain = 60, 4096, 60, 1.0
+        args.learning_rate = 6e-3
     return args
 
 

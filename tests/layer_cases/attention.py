@@ -52,7 +52,7 @@ def cached_causal_attention():
     """A causal GQA layer with a cache in the middle of a sequence (3 of 5 positions)."""
     mha = pax.nn.init_cache(causal_gqa_rope(), 2, max_length=5)
     for t in range(3):
-        mha, _ = pax.module_and_value(mha.update_site)(normal(20 + t, (2, 8)))
+        mha, _ = pax.module_and_value(mha.update_site)(normal(20 + t, (2, 8), 0.5))
     return mha
 
 
@@ -71,7 +71,7 @@ LAYERS = [
     LayerCase(
         "causal_attention_update_site",
         cached_causal_attention,
-        lambda s: (normal(s, (2, 8)),),
+        lambda s: (normal(s, (2, 8), 0.5),),
         call=update_site,
     ),
     LayerCase(

@@ -30,6 +30,8 @@ from pax._src.core.pure import pure as pure
 from pax._src.core.pure import purecall as purecall
 from pax._src.core.rng import next_rng_key as next_rng_key
 from pax._src.core.rng import seed_rng_key as seed_rng_key
+from pax._src.core.split import merge as merge
+from pax._src.core.split import split as split
 from pax._src.core.structure import assert_structure_equal as assert_structure_equal
 from pax._src.nn.attention import MultiHeadAttention as MultiHeadAttention
 from pax._src.nn.conv import Conv1D as Conv1D
@@ -151,6 +153,7 @@ __all__ = [
     "grad",
     "load",
     "max_pool",
+    "merge",
     "module_and_value",
     "nets",
     "next_rng_key",
@@ -165,6 +168,7 @@ __all__ = [
     "seed_rng_key",
     "select_parameters",
     "sharding",
+    "split",
     "unfreeze_parameters",
     "unwrap_mp_policy",
     "update_parameters",

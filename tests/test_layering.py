@@ -9,8 +9,8 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "pax" / "_src"
 
 # package -> the pax._src packages it must not import
 FORBIDDEN = {
-    "core": {"objax", "nn", "nets", "functional", "transforms"},
-    "nn": {"nets"},
+    "core": {"objax", "nn", "nets", "functional", "transforms", "netket"},
+    "nn": {"nets", "netket"},
     "functional": {"nets"},
 }
 

@@ -23,8 +23,6 @@ from pax._src.core.mixed_precision import cast_floating, complex_counterpart
 from pax._src.nn.initializers import truncated_normal, variance_scaling
 
 FAMILIES = collect_cases()
-# the masked layers' cases get their `make_dtype` when that branch is merged
-PENDING_FAMILIES = {"masked"}
 DTYPE_CASES = [
     pytest.param(case, id=case.id)
     for cases in FAMILIES.values()
@@ -94,8 +92,7 @@ def inputs_in(case: LayerCase, dtype: np.dtype) -> Tuple[Any, ...]:
 def test_every_case_with_parameters_can_be_built_in_a_dtype():
     missing = [
         case.id
-        for family, cases in FAMILIES.items()
-        if family not in PENDING_FAMILIES
+        for cases in FAMILIES.values()
         for case in cases
         if case.make_dtype is None
         and jax.tree_util.tree_leaves(jax.eval_shape(case.make).parameters())

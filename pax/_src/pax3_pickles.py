@@ -84,6 +84,8 @@ def _block_stride(fields: Fields) -> Any:
 # constructor arguments that PAX 0.5 did not keep as fields: how to find them
 DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
     GroupNorm: {"num_channels": _channels_of_scale_or_offset},
+    # only the initial weights depend on it, and those come from the pickle
+    MultiHeadAttention: {"w_init_scale": lambda fields: 1.0},
     ResnetBlock: {
         "in_channels": lambda fields: fields["layers"][0][0].in_features,
         "out_channels": lambda fields: fields["layers"][-1][0].out_features,
@@ -94,8 +96,6 @@ DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
         "input_channels": lambda fields: fields["initial_conv"].in_features,
         "num_classes": lambda fields: fields["logits"].out_dim,
     },
-    # only the weights depend on it, and they come from the pickle
-    MultiHeadAttention: {"w_init_scale": lambda fields: 1.0},
     DenseBlock: {
         "in_dim": lambda fields: fields["fc1"].in_dim,
         "init_scale": lambda fields: fields["_init_scale"],

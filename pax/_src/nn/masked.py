@@ -40,23 +40,20 @@ from .masked_layer import (
 )
 from .masked_layer import default_kernel_init as default_kernel_init
 from .masked_layer import init_cache as init_cache
-from .validation import check_positive_ints
+from .validation import check_positive_ints, is_integer, positive_ints
 
 
 def _pair(layer: str, arg: str, value: Any) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    ok = isinstance(pair, (tuple, list)) and len(pair) == 2
-    if ok:
+    pair = (value, value) if is_integer(value) else value
+    if isinstance(pair, (tuple, list)) and len(pair) == 2:
         try:
-            check_positive_ints(layer, **{arg: pair[0]})
-            check_positive_ints(layer, **{arg: pair[1]})
+            first, second = positive_ints(layer, **{f"{arg}[0]": pair[0], f"{arg}[1]": pair[1]})
+            return first, second
         except ValueError:
-            ok = False
-    if not ok:
-        raise ValueError(
-            f"{layer}: `{arg}` must be a positive int or a pair of positive ints, got {value!r}."
-        )
-    return int(pair[0]), int(pair[1])
+            pass
+    raise ValueError(
+        f"{layer}: `{arg}` must be a positive int or a pair of positive ints, got {value!r}."
+    )
 
 
 def _common_dtype(x: jax.Array, kernel: jax.Array) -> Any:
@@ -153,7 +150,7 @@ class MaskedConv1D(MaskedLayer):
     ):
         super().__init__(name=name)
         layer = "MaskedConv1D"
-        check_positive_ints(
+        features, kernel_size, kernel_dilation, feature_group_count = positive_ints(
             layer,
             features=features,
             kernel_size=kernel_size,
@@ -169,6 +166,7 @@ class MaskedConv1D(MaskedLayer):
         self.features = features
         self.feature_group_count = feature_group_count
         if in_features is not None:
+            (in_features,) = positive_ints(layer, in_features=in_features)
             self._check_sizes({"in_features": in_features})
         self.in_features = in_features
         self.kernel_size = kernel_size
@@ -379,7 +377,9 @@ class MaskedConv2D(MaskedLayer):
     ):
         super().__init__(name=name)
         layer = "MaskedConv2D"
-        check_positive_ints(layer, features=features, feature_group_count=feature_group_count)
+        features, feature_group_count = positive_ints(
+            layer, features=features, feature_group_count=feature_group_count
+        )
         kernel_size = _pair(layer, "kernel_size", kernel_size)
         kernel_dilation = _pair(layer, "kernel_dilation", kernel_dilation)
         exclusive = check_exclusive(layer, exclusive)
@@ -391,6 +391,7 @@ class MaskedConv2D(MaskedLayer):
         self.features = features
         self.feature_group_count = feature_group_count
         if in_features is not None:
+            (in_features,) = positive_ints(layer, in_features=in_features)
             self._check_sizes({"in_features": in_features})
         self.in_features = in_features
         self.kernel_size = kernel_size
@@ -631,8 +632,12 @@ class MaskedDense1D(MaskedLayer):
     ):
         super().__init__(name=name)
         layer = "MaskedDense1D"
-        check_positive_ints(layer, features=features)
+        (features,) = positive_ints(layer, features=features)
         self.exclusive = check_exclusive(layer, exclusive)
+        if size is not None:
+            (size,) = positive_ints(layer, size=size)
+        if in_features is not None:
+            (in_features,) = positive_ints(layer, in_features=in_features)
         sizes = {"size": size, "in_features": in_features}
         self._check_sizes({k: v for k, v in sizes.items() if v is not None})
         self.size = size

@@ -24,6 +24,7 @@ from ..core.rng import next_rng_key
 from .decoding import Autoregressive, CacheRequest
 from .decoding import init_cache as init_cache
 from .initializers import Initializer
+from .param_dtype import check_param_dtype as check_param_dtype
 
 M = TypeVar("M", bound=Module)
 
@@ -88,44 +89,6 @@ def check_groups(layer: str, in_features: int, features: int, groups: int) -> No
             f"{layer}: in_features ({in_features}) and features ({features}) must both be "
             f"divisible by feature_group_count ({groups})."
         )
-
-
-def _check_x64(where: str, arg: str, dtype: np.dtype) -> None:
-    if jax.dtypes.canonicalize_dtype(dtype) != dtype:
-        raise ValueError(
-            f"{where}: `{arg}={dtype.name}` needs JAX's 64-bit types, which are off by "
-            f"default: turn them on with `jax.config.update('jax_enable_x64', True)` at "
-            f"start-up (or run the code inside `with jax.enable_x64(True):`)."
-        )
-
-
-def _as_dtype(value: Any) -> np.dtype | None:
-    if value is None:  # jnp.dtype(None) would be float64
-        return None
-    try:
-        return jnp.dtype(value)
-    except TypeError:
-        return None
-
-
-def check_param_dtype(layer: str, param_dtype: Any) -> np.dtype:
-    """``param_dtype`` as a numpy dtype: floating or complex, 64-bit only with x64 on.
-
-    >>> check_param_dtype("MaskedConv1D", "complex64")
-    dtype('complex64')
-    >>> check_param_dtype("MaskedConv1D", "int32")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: MaskedConv1D: `param_dtype` must be a floating or complex dtype ..., got int32.
-    """
-    dtype = _as_dtype(param_dtype)
-    expected = "a floating or complex dtype (jnp.float32, jnp.bfloat16, jnp.complex64, ...)"
-    if dtype is None:
-        raise TypeError(f"{layer}: `param_dtype` must be {expected}, got {param_dtype!r}.")
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        raise ValueError(f"{layer}: `param_dtype` must be {expected}, got {dtype.name}.")
-    _check_x64(layer, "param_dtype", dtype)
-    return dtype
 
 
 def check_cache_fits(layer: str, written: Any, cache_dtype: Any) -> None:

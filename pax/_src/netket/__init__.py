@@ -1,0 +1,1 @@
+"""pax in NetKet: the framework adapter and autoregressive networks (needs netket)."""

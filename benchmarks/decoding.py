@@ -155,10 +155,10 @@ def benchmark(args: argparse.Namespace) -> Dict[str, List[Dict[str, float]]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat (smoke test)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=32)
-    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128, 256, 512, 1024])
     args = parser.parse_args()
     if args.quick:

@@ -22,7 +22,9 @@ before it), so the reported bits per character (bpc) is that of a model with at 
 Sampling uses the incremental mode: ``pax.nn.init_cache(model, N, max_length=...)``
 gives every attention layer a key/value cache and one ``jax.lax.scan`` of
 ``model.update_site`` reads the prompt and then draws one character per step, with a
-temperature and top-k, under ``jax.jit``. As a check, the sample's log-probability
+temperature and top-k, under ``jax.jit``. By default the prompt and the sample fill
+``--seq-len`` positions: the model was trained on windows that long, and its text
+degrades at the positions it never saw. As a check, the sample's log-probability
 accumulated step by step is compared with the full-sequence model's on the same text.
 
 Writes ``curve.png`` and ``metrics.json`` to ``--out-dir``; exits with status 1 if
@@ -198,7 +200,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--eval-chars", type=int, default=0, help="0: all held-out characters")
     parser.add_argument("--prompt", default="The ")
-    parser.add_argument("--sample-len", type=int, default=300)
+    parser.add_argument(
+        "--sample-len", type=int, default=0, help="0: fill the training context (seq-len)"
+    )
     parser.add_argument("--num-samples", type=int, default=4)
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.5, 1.0])
     parser.add_argument("--top-k", type=int, default=20, help="0: no top-k")
@@ -209,8 +213,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.quick or _common.quick_mode(argv):
         args.quick = True
         args.steps, args.batch_size, args.seq_len, args.dim, args.num_layers = 120, 16, 64, 64, 1
-        args.eval_every, args.eval_chars, args.sample_len, args.min_gain = 60, 4096, 60, 1.0
+        args.eval_every, args.eval_chars, args.min_gain = 60, 4096, 1.0
         args.learning_rate = 6e-3
+    if args.sample_len <= 0:  # the model has seen positions < seq_len only
+        args.sample_len = max(1, args.seq_len - len(args.prompt))
     return args
 
 

@@ -8,7 +8,7 @@
   ``pax.build_update_fn``, ``pax.purecall`` and :class:`opax_integration.Optimizer`.
   optax is an optional extra (``pip install pax3[optax]``); it is imported only when a
   bridge is made.
-- :mod:`opax_integration.jax_compat` lets the unmodified opax 0.2.11 run on
+- ``opax_integration.jax_compat`` lets the unmodified opax 0.2.11 run on
   current JAX (it is installed automatically by ``import pax``).
 
 The names are loaded on first use, so ``import pax`` (which imports

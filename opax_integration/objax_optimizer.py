@@ -2,11 +2,11 @@
 
 Objax trains with stateful modules: ``model.vars()`` collects the variables,
 ``pax.GradValues`` differentiates a loss with respect to them, an optimizer built from
-the same ``vars()`` writes the new values back through ``TrainRef``s, and ``pax.Jit``
+the same ``vars()`` writes the new values back through ``TrainRef`` instances, and ``pax.Jit``
 compiles the whole step, carrying every variable in and out. This module makes any
 opax optimizer (``opax.adam(1e-3)``, ``opax.chain(...)``) or optax transformation
 such as ``optax.adam(1e-3)`` such an optimizer. The opax optimizer's arrays (its
-moments, step counts...) live in ``StateVar``s of the module, so they are among
+moments, step counts...) live in ``StateVar`` variables of the module, so they are among
 ``opt.vars()`` and survive ``pax.Jit`` calls.
 """
 
@@ -75,8 +75,8 @@ class Optimizer(pax.Module):
     """An opax (or optax) optimizer for the trainable variables of a ``VarCollection``.
 
     It holds a ``TrainRef`` to each ``TrainVar`` of ``vc`` (``refs``) and the opax
-    optimizer's arrays as ``StateVar``s (``state``, named by their path in the opax
-    module). Calling it with the gradients, in the order of the ``TrainVar``s of ``vc``
+    optimizer's arrays as ``StateVar`` variables (``state``, named by their path in the opax
+    module). Calling it with the gradients, in the order of the ``TrainVar`` variables of ``vc``
     (the order of ``pax.GradValues(f, vc)``), updates the variables in place. Give
     ``model.vars() + opt.vars()`` to ``pax.Jit`` so that the step compiles and the
     optimizer state is carried from call to call.
@@ -103,7 +103,7 @@ class Optimizer(pax.Module):
       transformation: an opax optimizer factory (``opax.adam(1e-3)``, ``opax.sgd(...)``,
         ``opax.chain(...)``, ``from_optax(tx)``: a function of the parameters returning
         an opax ``GradientTransformation`` module) or an ``optax.GradientTransformation``.
-      vc: the variables; their ``TrainVar``s are trained (each variable once, in
+      vc: the variables; their ``TrainVar`` variables are trained (each variable once, in
         ``vc``'s order), the others are ignored.
     """
 

@@ -123,7 +123,16 @@ class OptaxOptimizer(opax.GradientTransformation):
 
 class OptaxFactory:
     """``params -> OptaxOptimizer`` for one optax transformation: what
-    :func:`from_optax` returns, used like ``opax.adam(1e-3)``."""
+    :func:`from_optax` returns, used like ``opax.adam(1e-3)``.
+
+    >>> import optax, pax
+    >>> from opax_integration import from_optax
+    >>> factory = from_optax(optax.sgd(0.1))
+    >>> factory
+    from_optax(GradientTransformationExtraArgs(...), negate=True)
+    >>> type(factory(pax.Linear(2, 1).parameters())).__name__
+    'OptaxOptimizer'
+    """
 
     __slots__ = ("tx", "negate")
 

@@ -206,7 +206,7 @@ def replicated(tree: T, mesh: Mesh) -> T:
 
 
 def by_rules(tree: T, mesh: Mesh, rules: Rules, *, default: SpecLike = None) -> T:
-    """A tree like ``tree`` whose leaves are ``NamedSharding``s chosen by ``rules``.
+    """A tree like ``tree`` whose leaves are ``NamedSharding`` objects chosen by ``rules``.
 
     For each leaf, the path ``jax.tree_util.keystr(path)`` (``.modules[0].weight``,
     ``.transforms[0].mu.modules[0].weight`` for an opax Adam state, ...) is searched

@@ -136,18 +136,41 @@ class ParameterModule(Module):
 
 
 class StateModule(Module):
-    """A module whose own array attributes are all non-trainable state."""
+    """A module whose own array attributes are all non-trainable state.
+
+    >>> import jax, jax.numpy as jnp, pax
+    >>> class Counter(pax.StateModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.count = jnp.zeros(())
+    >>> jax.tree_util.tree_leaves(Counter().parameters())
+    []
+    """
 
     parameters = parameters_method()
 
 
 def select_parameters(module: T) -> T:
-    """``module.parameters()``."""
+    """``module.parameters()``: a copy whose non-trainable leaves are ``None``.
+
+    >>> import jax, pax
+    >>> bn = pax.BatchNorm1D(3)
+    >>> count = lambda tree: len(jax.tree_util.tree_leaves(tree))
+    >>> count(bn), count(pax.select_parameters(bn))
+    (6, 2)
+    """
     return module.parameters()
 
 
 def update_parameters(module: T, *, params: T) -> T:
-    """A copy of ``module`` whose trainable leaves come from ``params``."""
+    """A copy of ``module`` whose trainable leaves come from ``params``.
+
+    >>> import jax, pax
+    >>> fc = pax.Linear(2, 2)
+    >>> zeros = jax.tree_util.tree_map(lambda p: p * 0, fc.parameters())
+    >>> pax.update_parameters(fc, params=zeros).weight.sum().item()
+    0.0
+    """
     return module.update_parameters(params)
 
 
@@ -168,7 +191,15 @@ def freeze_parameters(module: T) -> T:
 
 def unfreeze_parameters(module: T, *, origin: T) -> T:
     """Undo :func:`freeze_parameters`: the leaves of ``module`` in the structure of
-    ``origin`` (the module before freezing)."""
+    ``origin`` (the module before freezing).
+
+    >>> import jax, pax
+    >>> net = pax.Linear(2, 2)
+    >>> frozen = pax.freeze_parameters(net)
+    >>> again = pax.unfreeze_parameters(frozen, origin=net)
+    >>> len(jax.tree_util.tree_leaves(again.parameters()))
+    2
+    """
     leaves = jax.tree_util.tree_leaves(module)
     treedef: Any = jax.tree_util.tree_structure(origin)  # PyTreeDef: no type stubs
     if treedef.num_leaves != len(leaves):
@@ -180,12 +211,23 @@ def unfreeze_parameters(module: T, *, origin: T) -> T:
 
 
 def enable_train_mode(module: T) -> T:
-    """``module.train()``."""
+    """``module.train()``: a copy of ``module`` in training mode.
+
+    >>> import pax
+    >>> pax.enable_train_mode(pax.Dropout(0.5).eval()).training
+    True
+    """
     return module.train()
 
 
 def enable_eval_mode(module: T) -> T:
-    """``module.eval()``."""
+    """``module.eval()``: a copy of ``module`` in evaluation mode (e.g. no dropout).
+
+    >>> import jax.numpy as jnp, pax
+    >>> drop = pax.enable_eval_mode(pax.Dropout(0.5))
+    >>> drop.training, drop(jnp.ones(3)).tolist()
+    (False, [1.0, 1.0, 1.0])
+    """
     return module.eval()
 
 

@@ -18,12 +18,27 @@ from ..core.guards import holds_tracer
 from .reach import Reached, reachable_arrays
 from .warn import warn_at
 
+#: The default threshold of :class:`CapturedConstantsWarning`: 1 MiB (``1 << 20``).
+#:
+#: >>> import pax
+#: >>> pax.debug.DEFAULT_CONSTANT_WARNING_BYTES
+#: 1048576
 DEFAULT_CONSTANT_WARNING_BYTES = 1 << 20  # 1 MiB
 _threshold: List[Optional[int]] = [DEFAULT_CONSTANT_WARNING_BYTES]
 
 
 class CapturedConstantsWarning(UserWarning):
-    """A traced step compiles large arrays into its program as constants."""
+    """A traced step compiles large arrays into its program as constants.
+
+    ``pax.build_update_fn`` and ``pax.Jit`` warn with it when a step captures more than
+    :func:`pax.debug.get_constant_warning_bytes`; silence it like any warning:
+
+    >>> import warnings, pax
+    >>> warnings.simplefilter("ignore", pax.debug.CapturedConstantsWarning)
+    >>> issubclass(pax.debug.CapturedConstantsWarning, UserWarning)
+    True
+    >>> warnings.resetwarnings()
+    """
 
 
 def set_constant_warning_bytes(nbytes: Optional[int]) -> Optional[int]:
@@ -47,7 +62,12 @@ def set_constant_warning_bytes(nbytes: Optional[int]) -> Optional[int]:
 
 
 def get_constant_warning_bytes() -> Optional[int]:
-    """The current threshold of the captured-constants warning (default 1 MiB)."""
+    """The current threshold of the captured-constants warning (default 1 MiB).
+
+    >>> import pax
+    >>> pax.debug.get_constant_warning_bytes() == pax.debug.DEFAULT_CONSTANT_WARNING_BYTES
+    True
+    """
     return _threshold[0]
 
 
@@ -72,6 +92,12 @@ class Constant:
     ``origin`` (e.g. ``"closure 'model'"``), ``module_type`` (e.g. ``"Sequential"``)
     and ``path`` (e.g. ``".layers[0].weight"``) say where the function holds it; they
     are ``None``/``""`` when it was not found there (an array made while tracing).
+
+    >>> import jax.numpy as jnp, pax
+    >>> bias = jnp.ones(8)
+    >>> constant = pax.debug.find_constants(lambda x: x + bias, jnp.zeros(8))[0]
+    >>> constant.shape, constant.nbytes, constant.origin
+    ((8,), 32, "global 'bias'")
     """
 
     shape: Tuple[int, ...]
@@ -94,7 +120,14 @@ class Constant:
 
 
 class Constants(List[Constant]):
-    """The list ``find_constants`` returns (largest first); ``str()`` is a report."""
+    """The list ``find_constants`` returns (largest first); ``str()`` is a report.
+
+    >>> import jax.numpy as jnp, pax
+    >>> small, large = jnp.ones(4), jnp.ones(64)
+    >>> found = pax.debug.find_constants(lambda x: x[:4] + small + large[:4], jnp.zeros(4))
+    >>> [c.shape for c in found], found.total_bytes
+    ([(64,), (4,)], 272)
+    """
 
     @property
     def total_bytes(self) -> int:

@@ -37,6 +37,15 @@ class RetraceWarning(UserWarning):
 
     Filter it like any warning, e.g.
     ``warnings.simplefilter("ignore", pax.debug.RetraceWarning)``.
+
+    >>> import warnings, jax, jax.numpy as jnp, pax
+    >>> step = jax.jit(pax.debug.explain_retraces(lambda x: x * 2))
+    >>> _ = step(jnp.ones(2))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = step(jnp.ones(3))  # a new shape: traced again
+    >>> [w.category.__name__ for w in caught]
+    ['RetraceWarning']
     """
 
 

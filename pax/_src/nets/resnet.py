@@ -520,6 +520,11 @@ class ResNet101(_ResNetN):
 
     Arguments as :class:`ResNet18`; 44,549,160 trainable parameters for
     ``ResNet101(3, 1000)``.
+
+    >>> import jax, pax
+    >>> net = jax.eval_shape(lambda: pax.nets.ResNet101(3, 1000))  # shapes only
+    >>> sum(w.size for w in jax.tree_util.tree_leaves(net.parameters()))
+    44549160
     """
 
     depth = 101
@@ -530,6 +535,11 @@ class ResNet152(_ResNetN):
 
     Arguments as :class:`ResNet18`; 60,192,808 trainable parameters for
     ``ResNet152(3, 1000)``.
+
+    >>> import jax, pax
+    >>> net = jax.eval_shape(lambda: pax.nets.ResNet152(3, 1000))  # shapes only
+    >>> sum(w.size for w in jax.tree_util.tree_leaves(net.parameters()))
+    60192808
     """
 
     depth = 152
@@ -540,6 +550,11 @@ class ResNet200(_ResNetN):
 
     Arguments as :class:`ResNet18`; 64,673,832 trainable parameters for
     ``ResNet200(3, 1000)``.
+
+    >>> import jax, pax
+    >>> net = jax.eval_shape(lambda: pax.nets.ResNet200(3, 1000))  # shapes only
+    >>> sum(w.size for w in jax.tree_util.tree_leaves(net.parameters()))
+    64673832
     """
 
     depth = 200

@@ -326,7 +326,7 @@ class MaskedConv2D(MaskedLayer):
     Output ``(r, c)`` sees the ``kh - 1`` rows above (dilated by ``dh``), columns
     ``c - (kw // 2) dw ... c + ((kw - 1) // 2) dw``, and in row ``r`` the columns left
     of ``c`` (and ``c`` itself unless ``exclusive``): the kernel ``(kh, kw, in, out)``
-    is multiplied by :func:`conv2d_mask` (masked entries start at zero, as in NetKet,
+    is multiplied by ``conv2d_mask`` (masked entries start at zero, as in NetKet,
     and get zero gradients).
 
     Args:
@@ -584,7 +584,7 @@ class MaskedDense1D(MaskedLayer):
     """A dense layer with a mask for autoregressive networks (``netket.nn.MaskedDense1D``).
 
     The sequence ``(size, in_features)`` is flattened and multiplied by a kernel of
-    shape ``(size * in_features, size * features)`` masked by :func:`dense1d_mask`:
+    shape ``(size * in_features, size * features)`` masked by ``dense1d_mask``:
     output position ``j`` depends on the inputs at ``i <= j`` (``i < j`` when
     exclusive), each pair of positions with its own weights. The bias is
     ``(size, features)``.

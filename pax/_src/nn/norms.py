@@ -254,7 +254,7 @@ class BatchNorm(_Normalization):
 
 class BatchNorm1D(BatchNorm):
     """Batch normalization of ``(N, C)`` or ``(N, W, C)`` inputs (``"NCW"``:
-    ``(N, C)`` or ``(N, C, W)``); see :class:`BatchNorm`.
+    ``(N, C)`` or ``(N, C, W)``); see the shared base :class:`pax._src.nn.norms.BatchNorm`.
 
     >>> import jax.numpy as jnp, pax
     >>> bn = pax.BatchNorm1D(3)
@@ -310,7 +310,7 @@ class BatchNorm1D(BatchNorm):
 
 class BatchNorm2D(BatchNorm):
     """Batch normalization of ``(N, H, W, C)`` inputs (``"NCHW"``: ``(N, C, H, W)``);
-    see :class:`BatchNorm`.
+    see the shared base :class:`pax._src.nn.norms.BatchNorm`.
 
     >>> import jax.numpy as jnp, pax
     >>> bn = pax.BatchNorm2D(2, data_format="NCHW")

@@ -26,20 +26,37 @@ from .validation import positive_ints
 
 
 class LSTMState(NamedTuple):
-    """The state of an LSTM: hidden and cell, each ``(batch, hidden_dim)``."""
+    """The state of an LSTM: hidden and cell, each ``(batch, hidden_dim)``.
+
+    >>> import jax.numpy as jnp, pax
+    >>> lstm = pax.LSTM(3, 4)
+    >>> state = lstm.initial_state(2)
+    >>> state.hidden.shape, state.cell.shape
+    ((2, 4), (2, 4))
+    """
 
     hidden: jax.Array
     cell: jax.Array
 
 
 class GRUState(NamedTuple):
-    """The state of a GRU: hidden, ``(batch, hidden_dim)``."""
+    """The state of a GRU: hidden, ``(batch, hidden_dim)``.
+
+    >>> import pax
+    >>> pax.GRU(3, 4).initial_state(2).hidden.shape
+    (2, 4)
+    """
 
     hidden: jax.Array
 
 
 class VanillaRNNState(NamedTuple):
-    """The state of a VanillaRNN: hidden, ``(batch, hidden_dim)``."""
+    """The state of a VanillaRNN: hidden, ``(batch, hidden_dim)``.
+
+    >>> import pax
+    >>> pax.VanillaRNN(3, 4).initial_state(2).hidden.shape
+    (2, 4)
+    """
 
     hidden: jax.Array
 

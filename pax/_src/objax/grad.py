@@ -24,7 +24,7 @@ def _argnums(transform: str, input_argnums: Optional[Union[int, Sequence[int]]])
 
 
 class GradValues(VarsWrapper):
-    """Gradients of ``f`` (its first output) w.r.t. the ``TrainVar``s of
+    """Gradients of ``f`` (its first output) w.r.t. the ``TrainVar`` variables of
     ``variables`` and the inputs ``input_argnums``, together with ``f``'s outputs.
 
     Calling it returns ``(gradients, values)``: ``gradients`` is a list with the
@@ -60,7 +60,7 @@ class GradValues(VarsWrapper):
 
     Args:
       f: the function (or module) to differentiate; its first output must be a scalar.
-      variables: the variables to differentiate (their ``TrainVar``s) and to
+      variables: the variables to differentiate (their ``TrainVar`` variables) and to
         update (the others).
       input_argnums: indices of positional inputs to differentiate too.
     """

@@ -33,7 +33,7 @@ class Jit(VarsWrapper):
     of the compiled function.
 
     The variables of ``vc`` are read on every call and the values ``f`` leaves in them
-    are stored back after it (e.g. batch-norm statistics, ``RandomState``s, an
+    are stored back after it (e.g. batch-norm statistics, ``RandomState`` variables, an
     optimizer's updates). Variables ``f`` reads that are not in ``vc`` are compiled in
     as constants (Objax's constant optimization): later changes to them are not seen
     until a new compilation. Writing a traced value into a variable outside ``vc``

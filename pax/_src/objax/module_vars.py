@@ -214,7 +214,7 @@ def _children(value: Any) -> Iterable[Tuple[Path, Any]]:
 
 
 def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:
-    """(attribute, path) of the raw arrays and ``TrainVar``s that ``module.parameters()``
+    """(attribute, path) of the raw arrays and ``TrainVar`` variables that ``module.parameters()``
     keeps."""
     d = module.__dict__
     params = module.parameters().__dict__

@@ -98,7 +98,7 @@ class ExponentialMovingAverage(Module):
     """Exponential moving averages of the variables of a ``VarCollection``.
 
     Each call (``ema()``) updates ``m <- m + (1 - momentum) (value - m)`` for every
-    floating-point variable of ``vc`` (``RandomState``s and integer variables are left
+    floating-point variable of ``vc`` (``RandomState`` variables and integer variables are left
     out); the averages start at zero. With ``debias=True`` the averages that
     ``refs_and_values`` and ``replace_vars`` use are divided by
     ``1 - (1 - eps) momentum^t`` after ``t`` updates. Its state (``step``, ``m``) is in
@@ -109,6 +109,13 @@ class ExponentialMovingAverage(Module):
       momentum: the decay of the average.
       debias: correct the bias towards the zero start.
       eps: keeps the debiasing factor finite before the first update.
+
+    >>> import jax.numpy as jnp, pax
+    >>> model = pax.Linear(2, 1)
+    >>> ema = pax.optimizer.ExponentialMovingAverage(model.vars(), momentum=0.5)
+    >>> ema()  # m <- m + 0.5 (w - m), from m = 0
+    >>> bool(jnp.allclose(ema.m[0].value, 0.5 * model.weight))
+    True
     """
 
     refs: ModuleList

@@ -2,7 +2,7 @@
 
 Built like Objax's: ``opt = pax.optimizer.Adam(model.vars())`` keeps a ``TrainRef`` to
 each ``TrainVar`` of the collection (``opt.train_vars``) and its own state in
-``StateVar``s, so ``opt.vars()`` is what ``pax.Jit`` must carry besides the model's
+``StateVar`` variables, so ``opt.vars()`` is what ``pax.Jit`` must carry besides the model's
 variables. ``opt(lr, grads)`` takes the gradients in the order of
 ``pax.GradValues(f, model.vars())`` and updates the variables in place.
 
@@ -75,7 +75,7 @@ def _zeros_like(var: BaseVar) -> StateVar:
 
 
 class ObjaxOptimizer(Module):
-    """The base of Objax's optimizers: the ``TrainRef``s to the variables it trains
+    """The base of Objax's optimizers: the ``TrainRef`` instances to the variables it trains
     (``train_vars``, each variable once, in ``vc``'s order) and the checks of a call."""
 
     train_vars: ModuleList
@@ -130,7 +130,7 @@ class SGD(ObjaxOptimizer):
     [0.5, 2.0]
 
     Args:
-      vc: the variables; its ``TrainVar``s are trained.
+      vc: the variables; its ``TrainVar`` variables are trained.
     """
 
     def __call__(self, lr: Any, grads: Sequence[jax.Array]) -> None:
@@ -163,7 +163,7 @@ class Momentum(ObjaxOptimizer):
     ([-2.5], [1.5])
 
     Args:
-      vc: the variables; its ``TrainVar``s are trained.
+      vc: the variables; its ``TrainVar`` variables are trained.
       momentum: the decay of the moving sum of gradients.
       nesterov: use Nesterov's momentum.
     """
@@ -212,7 +212,7 @@ class Adam(ObjaxOptimizer):
     ([-0.1, 0.1], 1)
 
     Args:
-      vc: the variables; its ``TrainVar``s are trained.
+      vc: the variables; its ``TrainVar`` variables are trained.
       beta1: the decay of the first moment.
       beta2: the decay of the second moment.
       eps: added to the second moment under the square root.
@@ -278,7 +278,7 @@ class LARS(ObjaxOptimizer):
     [3.0, 3.5]
 
     Args:
-      vc: the variables; its ``TrainVar``s are trained.
+      vc: the variables; its ``TrainVar`` variables are trained.
       momentum: the decay of the moving sum of updates.
       weight_decay: the weight decay coefficient.
       tc: the trust coefficient (eta).

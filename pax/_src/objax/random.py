@@ -108,7 +108,13 @@ def normal(
 
 
 def uniform(shape: Shape, *, generator: Optional[Generator] = None) -> jax.Array:
-    """Uniform samples in ``[0, 1)``."""
+    """Uniform samples in ``[0, 1)``.
+
+    >>> import pax
+    >>> x = pax.random.uniform((1000,), generator=pax.random.Generator(0))
+    >>> x.shape, bool((x >= 0).all() and (x < 1).all())
+    ((1000,), True)
+    """
     with objax_prng_mode():
         return jax.random.uniform(_key(generator), shape=tuple(shape))
 
@@ -116,7 +122,13 @@ def uniform(shape: Shape, *, generator: Optional[Generator] = None) -> jax.Array
 def randint(
     shape: Shape, low: int, high: int, *, generator: Optional[Generator] = None
 ) -> jax.Array:
-    """Integer samples in ``[low, high)``."""
+    """Integer samples in ``[low, high)``.
+
+    >>> import pax
+    >>> x = pax.random.randint((1000,), 2, 5, generator=pax.random.Generator(0))
+    >>> sorted(set(x.tolist()))
+    [2, 3, 4]
+    """
     with objax_prng_mode():
         return jax.random.randint(_key(generator), shape=tuple(shape), minval=low, maxval=high)
 

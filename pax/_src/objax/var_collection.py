@@ -151,7 +151,7 @@ class VarCollection(Dict[str, BaseVar]):
         """Within this block the variables hold one copy per local device (a leading
         device axis), as ``pax.Parallel`` needs; each ``RandomState`` gets a
         different key per device. On exit every variable is reduced back to one value
-        with its ``reduce`` (``RandomState``s get the state they had after the split).
+        with its ``reduce`` (``RandomState`` variables get the state they had after the split).
 
         >>> import jax, jax.numpy as jnp, pax
         >>> fc = pax.Linear(2, 2)

@@ -73,8 +73,13 @@ class BaseVar(PaxNode, ArrayOperators):
     """The base class of Objax-style variables.
 
     A variable can be used as its value in expressions (``x @ v``, ``v + 1``, ``-v``,
-    ``v[0]``, ``v.shape``, ``numpy.asarray(v)``; see :class:`ArrayOperators`), but
+    ``v[0]``, ``v.shape``, ``numpy.asarray(v)``; see ``ArrayOperators``), but
     ``==``, ``!=`` and ``hash`` are by identity.
+
+    >>> import jax.numpy as jnp, pax
+    >>> v = pax.TrainVar(jnp.arange(3.0))
+    >>> isinstance(v, pax.BaseVar), (v + 1).tolist(), v.shape
+    (True, [1.0, 2.0, 3.0], (3,))
 
     Args:
       reduce: a function taking an array of shape ``(n, *dims)`` and returning one of
@@ -217,7 +222,7 @@ class TrainVar(BaseVar):
 
     Args:
       tensor: the initial value.
-      reduce: see :class:`pax.BaseVar` (default :func:`reduce_mean`).
+      reduce: see :class:`pax.BaseVar` (default ``reduce_mean``).
     """
 
     __slots__ = ()
@@ -229,7 +234,7 @@ class TrainVar(BaseVar):
 
     @property
     def value(self) -> jax.Array:
-        """The value; read-only: use :meth:`assign` to change it."""
+        """The value (read-only; use :meth:`pax.BaseVar.assign` to change it)."""
         return self._get()
 
     @value.setter
@@ -238,7 +243,14 @@ class TrainVar(BaseVar):
 
 
 class BaseState(BaseVar):
-    """The base class of state (non-trainable) variables."""
+    """The base class of state (non-trainable) variables.
+
+    >>> import jax.numpy as jnp, pax
+    >>> isinstance(pax.StateVar(jnp.zeros(2)), pax.BaseState)
+    True
+    >>> isinstance(pax.TrainVar(jnp.zeros(2)), pax.BaseState)
+    False
+    """
 
     __slots__ = ()
 
@@ -255,7 +267,7 @@ class StateVar(BaseState):
 
     Args:
       tensor: the initial value.
-      reduce: see :class:`pax.BaseVar` (default :func:`reduce_mean`).
+      reduce: see :class:`pax.BaseVar` (default ``reduce_mean``).
     """
 
     __slots__ = ()
@@ -267,7 +279,7 @@ class StateVar(BaseState):
 
 class TrainRef(BaseState):
     """A state variable that references a ``TrainVar``: reading and writing it reads
-    and writes the ``TrainVar``. Optimizers keep ``TrainRef``s to the variables they
+    and writes the ``TrainVar``. Optimizers keep ``TrainRef`` instances to the variables they
     update, so that they are not mistaken for the optimizer's own trainable variables.
 
     >>> import jax.numpy as jnp, pax

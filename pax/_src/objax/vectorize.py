@@ -26,7 +26,7 @@ def _batch_axes(batch_axis: Union[int, None, Sequence[Optional[int]]]) -> Tuple[
 class Vectorize(VarsWrapper):
     """Vectorize ``f`` over a batch axis of its arguments (``jax.vmap``).
 
-    The variables of ``vc`` are shared by all batch entries, except ``RandomState``s,
+    The variables of ``vc`` are shared by all batch entries, except ``RandomState`` variables,
     which are split to give each entry its own state. Values ``f`` leaves in
     variables are combined over the batch with each variable's ``reduce`` (the mean,
     the first entry for a ``RandomState``).

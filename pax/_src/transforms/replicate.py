@@ -31,5 +31,12 @@ def replicate(tree: Any, devices: Optional[Sequence[Any]] = None) -> Any:
 
 
 def unreplicate(tree: Any) -> Any:
-    """The first copy of every leaf of a replicated pytree."""
+    """The first copy of every leaf of a replicated pytree.
+
+    >>> import jax, pax
+    >>> net = pax.Linear(2, 3)
+    >>> copies = pax.utils.replicate(net)  # one copy per local device
+    >>> pax.utils.unreplicate(copies).weight.shape
+    (2, 3)
+    """
     return jax.tree_util.tree_map(lambda x: x[0], tree)

@@ -48,9 +48,9 @@ def self_attention(mha, x):
     return purecall(mha, x, x, x)
 
 
-def cached_causal_attention():
+def cached_causal_attention(dtype=jnp.float32):
     """A causal GQA layer with a cache in the middle of a sequence (3 of 5 positions)."""
-    mha = pax.nn.init_cache(causal_gqa_rope(), 2, max_length=5)
+    mha = pax.nn.init_cache(causal_gqa_rope(dtype), 2, max_length=5)
     for t in range(3):
         mha, _ = pax.module_and_value(mha.update_site)(normal(20 + t, (2, 8), 0.5))
     return mha
@@ -73,6 +73,7 @@ LAYERS = [
         cached_causal_attention,
         lambda s: (normal(s, (2, 8), 0.5),),
         call=update_site,
+        make_dtype=cached_causal_attention,
     ),
     LayerCase(
         "multi_head_attention",

@@ -54,6 +54,7 @@ from pax._src.nn.norms import BatchNorm1D as BatchNorm1D
 from pax._src.nn.norms import BatchNorm2D as BatchNorm2D
 from pax._src.nn.norms import GroupNorm as GroupNorm
 from pax._src.nn.norms import LayerNorm as LayerNorm
+from pax._src.nn.norms import RMSNorm as RMSNorm
 from pax._src.nn.padding import ConvPadding as ConvPadding
 from pax._src.nn.pooling import avg_pool as avg_pool
 from pax._src.nn.pooling import max_pool as max_pool
@@ -124,6 +125,7 @@ __all__ = [
     "MultiHeadAttention",
     "Parallel",
     "ParameterModule",
+    "RMSNorm",
     "RandomState",
     "RngSeq",
     "Sequential",

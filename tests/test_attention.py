@@ -205,3 +205,139 @@ def test_wrong_shapes_raise(q, k, v, mask, match):
 def test_bad_constructor_arguments_raise(args, match):
     with pytest.raises(ValueError, match=match):
         MultiHeadAttention(*args)
+
+
+# -- jax.nn.dot_product_attention, grouped-query attention, rotary embeddings -------------
+
+from pax._src.nn import attention as attention_module  # noqa: E402
+from pax._src.nn.rope import rotary_embedding  # noqa: E402
+
+FUSED_CASES = {  # (query, key/value shapes (..., T|S, heads, K), mask)
+    "self": ((2, 5, 4, 3), (2, 5, 4, 3), None),
+    "gqa_causal": ((2, 5, 4, 3), (2, 5, 2, 3), _causal(5)),
+    "mqa_cross_padding": ((2, 3, 4, 3), (2, 6, 1, 3), _padding([6, 2], 6)),
+    "fully_masked_row_two_batch_dims": ((2, 2, 3, 2, 3), (2, 2, 4, 2, 3), _padding([0, 3], 4)),
+    "unbatched": ((3, 2, 4), (5, 2, 4), normal(5, (2, 3, 5)) > 0),
+}
+
+
+@pytest.mark.parametrize("case", list(FUSED_CASES))
+def test_fused_attention_equals_the_einsum_path(case):
+    q_shape, kv_shape, mask = FUSED_CASES[case]
+    q, k, v = normal(1, q_shape), normal(2, kv_shape), normal(3, kv_shape)
+    assert attention_module.fused_attention_applies(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v))
+    fused = attention_module.attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), mask)
+    reference = attention_module.attention_einsum(
+        jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), mask
+    )
+    tree_allclose(fused, reference, rtol=1e-5, atol=1e-5)
+
+
+def np_grouped_attention(q, k, v, mask):
+    """numpy: query head h reads key/value head h // (H // G)."""
+    groups = q.shape[-2] // k.shape[-2]
+    k, v = np.repeat(k, groups, axis=-2), np.repeat(v, groups, axis=-2)
+    logits = np.einsum("nthd,nshd->nhts", q, k) / np.sqrt(q.shape[-1])
+    logits = np.where(mask, logits, -np.inf)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return np.einsum("nhts,nshd->nthd", weights, v)
+
+
+def test_grouped_query_attention_matches_numpy():
+    mha = _randomized(lambda: MultiHeadAttention(4, 2, 1.0, num_kv_heads=2, causal=True), seed=3)
+    assert mha.key_projection.weight.shape == (8, 4)  # model_size -> G * K
+    x = normal(6, (2, 5, 8))
+
+    def proj(fc, heads):
+        return (x @ np.asarray(fc.weight) + np.asarray(fc.bias)).reshape(2, 5, heads, 2)
+
+    q = proj(mha.query_projection, 4)
+    k, v = proj(mha.key_projection, 2), proj(mha.value_projection, 2)
+    attn = np_grouped_attention(q, k, v, _causal(5)).reshape(2, 5, 8)
+    out = attn @ np.asarray(mha.output_projection.weight) + np.asarray(mha.output_projection.bias)
+    tree_allclose(mha(x, x, x), out, rtol=1e-5, atol=1e-5)
+
+
+def test_module_falls_back_to_einsum_without_dot_product_attention(monkeypatch):
+    mha = _randomized(lambda: MultiHeadAttention(2, 3, 1.0, num_kv_heads=1), seed=4)
+    q, kv, mask = normal(7, (2, 4, 6)), normal(8, (2, 6, 6)), _padding([6, 0], 6)
+    fused = mha(q, kv, kv, mask)
+    monkeypatch.setattr(attention_module, "_FUSED_ATTENTION", None)  # as on JAX < 0.4.31
+    assert not attention_module.fused_attention_applies(*(jnp.asarray(q),) * 3)
+    tree_allclose(mha(q, kv, kv, mask), fused, rtol=1e-5, atol=1e-5)
+
+
+def test_complex_attention_takes_the_einsum_path():
+    x = jnp.asarray(normal(9, (1, 3, 2, 4))).astype(jnp.complex64)
+    assert not attention_module.fused_attention_applies(x, x, x)
+
+
+def np_rotary(x, positions, base):
+    """Pair i = (x[i], x[i + K/2]) turned by the 2x2 rotation of angle p * base^(-2i/K)."""
+    x = np.asarray(x, np.float64)
+    half = x.shape[-1] // 2
+    y = np.empty_like(x)
+    for t, p in enumerate(positions):
+        for i in range(half):
+            theta = p * base ** (-2.0 * i / x.shape[-1])
+            rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+            pair = np.stack([x[..., t, :, i], x[..., t, :, i + half]], axis=-1)
+            turned = pair @ rotation.T
+            y[..., t, :, i], y[..., t, :, i + half] = turned[..., 0], turned[..., 1]
+    return y
+
+
+@pytest.mark.parametrize("base", [10000.0, 10.0])
+def test_rotary_embedding_matches_the_rotation_formula(base):
+    x = normal(10, (2, 5, 3, 6))  # (N, T, H, K)
+    positions = np.array([0, 1, 2, 7, 30])
+    y = rotary_embedding(x, positions, base=base)
+    tree_allclose(y, np_rotary(x, positions, base).astype(np.float32), rtol=1e-5, atol=1e-5)
+
+
+def test_rotary_logits_depend_on_relative_position_only():
+    q, k = normal(11, (1, 1, 1, 4)), normal(12, (1, 1, 1, 4))
+
+    def logit(p, s):
+        qp = rotary_embedding(q, np.array([p]))
+        ks = rotary_embedding(k, np.array([s]))
+        return float(jnp.sum(qp * ks))
+
+    assert logit(5, 2) == pytest.approx(logit(13, 10), rel=1e-4, abs=1e-5)
+    assert logit(5, 2) != pytest.approx(logit(5, 4), rel=1e-3)
+
+
+def test_attention_with_rope_rotates_queries_and_keys_by_position():
+    mha = _randomized(lambda: MultiHeadAttention(2, 4, 1.0, rope_base=100.0), seed=5)
+    plain = mha.replace(rope_base=None)
+    x = normal(13, (2, 4, 8))
+    q = plain._heads(plain.query_projection, jnp.asarray(x), 2)
+    k = plain._heads(plain.key_projection, jnp.asarray(x), 2)
+    v = plain._heads(plain.value_projection, jnp.asarray(x), 2)
+    positions = np.arange(4)
+    rq, rk = np_rotary(q, positions, 100.0), np_rotary(k, positions, 100.0)
+    attn = np_grouped_attention(rq, rk, np.asarray(v), np.ones((4, 4), bool)).reshape(2, 4, 8)
+    out = mha.output_projection(jnp.asarray(attn, jnp.float32))
+    tree_allclose(mha(x, x, x), out, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_kv_heads": 3}, r"`num_kv_heads` \(3\) must divide `num_heads` \(4\)"),
+        ({"num_kv_heads": 0}, r"`num_kv_heads` must be a positive int"),
+        ({"rope_base": 0.5}, r"`rope_base` must be a number > 1"),
+        ({"causal": 1}, r"`causal` must be a bool, got 1"),
+    ],
+)
+def test_new_options_reject_bad_values(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        MultiHeadAttention(4, 2, 1.0, **kwargs)
+
+
+def test_rope_needs_an_even_key_size():
+    with pytest.raises(ValueError, match=r"need an even `key_size`, got 3"):
+        MultiHeadAttention(2, 3, 1.0, rope_base=10000.0)
+    with pytest.raises(ValueError, match=r"K even, got shape \(2, 3, 1, 3\)"):
+        rotary_embedding(jnp.ones((2, 3, 1, 3)), np.arange(3))

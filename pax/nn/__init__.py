@@ -5,6 +5,7 @@ from pax._src.nn.conv import Conv1D as Conv1D
 from pax._src.nn.conv import Conv1DTranspose as Conv1DTranspose
 from pax._src.nn.conv import Conv2D as Conv2D
 from pax._src.nn.conv import Conv2DTranspose as Conv2DTranspose
+from pax._src.nn.decoding import init_cache as init_cache
 from pax._src.nn.dropout import Dropout as Dropout
 from pax._src.nn.dropout import dropout as dropout
 from pax._src.nn.ema import EMA as EMA
@@ -15,11 +16,11 @@ from pax._src.nn.linear import Linear as Linear
 from pax._src.nn.masked import MaskedConv1D as MaskedConv1D
 from pax._src.nn.masked import MaskedConv2D as MaskedConv2D
 from pax._src.nn.masked import MaskedDense1D as MaskedDense1D
-from pax._src.nn.masked import init_cache as init_cache
 from pax._src.nn.norms import BatchNorm1D as BatchNorm1D
 from pax._src.nn.norms import BatchNorm2D as BatchNorm2D
 from pax._src.nn.norms import GroupNorm as GroupNorm
 from pax._src.nn.norms import LayerNorm as LayerNorm
+from pax._src.nn.norms import RMSNorm as RMSNorm
 from pax._src.nn.pooling import avg_pool as avg_pool
 from pax._src.nn.pooling import max_pool as max_pool
 from pax._src.nn.recurrent import GRU as GRU
@@ -29,6 +30,7 @@ from pax._src.nn.recurrent import LSTMState as LSTMState
 from pax._src.nn.recurrent import VanillaRNN as VanillaRNN
 from pax._src.nn.recurrent import VanillaRNNState as VanillaRNNState
 from pax._src.nn.rng_seq import RngSeq as RngSeq
+from pax._src.nn.rope import rotary_embedding as rotary_embedding
 from pax._src.nn.sequential import Sequential as Sequential
 from pax._src.nn.stack import Stack as Stack
 
@@ -55,6 +57,7 @@ __all__ = [
     "MaskedConv2D",
     "MaskedDense1D",
     "MultiHeadAttention",
+    "RMSNorm",
     "RngSeq",
     "Sequential",
     "Stack",
@@ -64,4 +67,5 @@ __all__ = [
     "dropout",
     "init_cache",
     "max_pool",
+    "rotary_embedding",
 ]

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 from layer_registry import LayerCase, key, normal, purecall
 
+import pax
 from pax._src.nn.attention import MultiHeadAttention
 
 # an (N=2, 1, 1, T=4) padding mask, fixed (a mask is not a differentiable input)
@@ -37,7 +38,43 @@ def np_masked_self_attention(mha, x):
     return attn @ np.asarray(out.weight) + np.asarray(out.bias)
 
 
+def causal_gqa_rope(dtype=jnp.float32):
+    return MultiHeadAttention(
+        2, 4, 1.0, num_kv_heads=1, causal=True, rope_base=100.0, rng_key=key(1), param_dtype=dtype
+    )
+
+
+def self_attention(mha, x):
+    return purecall(mha, x, x, x)
+
+
+def cached_causal_attention(dtype=jnp.float32):
+    """A causal GQA layer with a cache in the middle of a sequence (3 of 5 positions)."""
+    mha = pax.nn.init_cache(causal_gqa_rope(dtype), 2, max_length=5)
+    for t in range(3):
+        mha, _ = pax.module_and_value(mha.update_site)(normal(20 + t, (2, 8), 0.5))
+    return mha
+
+
+def update_site(mha, x):
+    return pax.module_and_value(mha.update_site)(x)
+
+
 LAYERS = [
+    LayerCase(
+        "causal_gqa_rope_attention",
+        causal_gqa_rope,
+        lambda s: (normal(s, (2, 4, 8)),),
+        call=self_attention,
+        make_dtype=causal_gqa_rope,
+    ),
+    LayerCase(
+        "causal_attention_update_site",
+        cached_causal_attention,
+        lambda s: (normal(s, (2, 8), 0.5),),
+        call=update_site,
+        make_dtype=cached_causal_attention,
+    ),
     LayerCase(
         "multi_head_attention",
         multi_head_attention,

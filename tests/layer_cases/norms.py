@@ -6,7 +6,7 @@ from layer_registry import LayerCase, normal
 
 import pax
 from pax._src.nn.ema import EMA
-from pax._src.nn.norms import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
+from pax._src.nn.norms import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm, RMSNorm
 
 
 def random_weights(layer):
@@ -46,6 +46,11 @@ def batch_norm_2d_nchw_no_offset(dtype=jnp.float32):
 
 def layer_norm(dtype=jnp.float32):
     return random_weights(LayerNorm(4, param_dtype=dtype))
+
+
+def rms_norm(dtype=jnp.float32):
+    norm = RMSNorm(4, param_dtype=dtype)
+    return norm.replace(scale=(1.0 + normal(1, (4,), 0.3)).astype(norm.scale.dtype))
 
 
 def group_norm(dtype=jnp.float32):
@@ -103,6 +108,13 @@ def np_layer_norm(ln, x):
     return _scale_and_offset(ln, y, (ln.num_channels,))
 
 
+def np_rms_norm(norm, x):
+    """``scale * x / sqrt(mean(|x|^2) + eps)`` over the last axis."""
+    x = np.asarray(x)
+    y = x / np.sqrt(np.mean(np.abs(x) ** 2, axis=-1, keepdims=True) + norm.eps)
+    return y * np.asarray(norm.scale)
+
+
 def np_group_norm(gn, x):
     """Group norm over all axes but the batch axis (the layers' default ``axis``)."""
     assert gn.axis == slice(1, None), "this reference covers the default axis only"
@@ -153,6 +165,13 @@ LAYERS = [
         lambda s: (normal(s, (2, 3, 4), 2.0) + 1.0,),
         make_dtype=layer_norm,
         reference=np_layer_norm,
+    ),
+    LayerCase(
+        "rms_norm",
+        rms_norm,
+        lambda s: (normal(s, (2, 3, 4), 2.0) + 1.0,),
+        make_dtype=rms_norm,
+        reference=np_rms_norm,
     ),
     LayerCase(
         "group_norm",

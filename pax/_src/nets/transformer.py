@@ -3,10 +3,12 @@
 Each layer is pre-norm: ``h += dropout(attention(layer_norm(h)))`` with causal
 self attention, then ``h += dropout(dense_block(layer_norm(h)))``; a last layer
 norm follows the stack. Constructor, attribute names and initialization are
-PAX 0.5's (after haiku's transformer example).
+PAX 0.5's (after haiku's transformer example); grouped-query attention, rotary
+position embeddings and RMSNorm are keyword options, and ``update_site`` decodes one
+position at a time from a key/value cache (:func:`pax.nn.init_cache`).
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -18,17 +20,19 @@ from ..core.rng import next_rng_key
 from ..nn.attention import MultiHeadAttention
 from ..nn.dropout import dropout
 from ..nn.linear import Linear
-from ..nn.norms import LayerNorm
+from ..nn.norms import LayerNorm, RMSNorm
 from ..nn.rng_seq import RngSeq
 from ..nn.validation import positive_ints
 
 
 class CausalSelfAttention(MultiHeadAttention):
-    """Multi-head attention in which position ``t`` attends only to positions ``<= t``.
+    """Multi-head attention in which position ``t`` attends only to positions ``<= t``
+    (``MultiHeadAttention(..., causal=True)``).
 
     ``key`` and ``value`` default to ``query`` (self attention); an optional
     ``mask`` (broadcastable to ``(N, num_heads, T, T)``, true where attention is
-    allowed) is combined with the causal mask.
+    allowed) is combined with the causal mask. The keyword options are
+    ``MultiHeadAttention``'s but ``causal``.
 
     >>> import jax, jax.numpy as jnp
     >>> attn = jax.eval_shape(lambda: CausalSelfAttention(2, 4, 1.0))  # shapes only
@@ -36,6 +40,30 @@ class CausalSelfAttention(MultiHeadAttention):
     >>> jax.eval_shape(lambda attn, x: attn(x), attn, x).shape
     (1, 5, 8)
     """
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_size: int,
+        w_init_scale: float,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
+        num_kv_heads: Optional[int] = None,
+        rope_base: Optional[float] = None,
+    ):
+        super().__init__(
+            num_heads,
+            key_size,
+            w_init_scale,
+            rng_key=rng_key,
+            name=name,
+            param_dtype=param_dtype,
+            num_kv_heads=num_kv_heads,
+            causal=True,
+            rope_base=rope_base,
+        )
 
     def __call__(
         self,
@@ -46,10 +74,7 @@ class CausalSelfAttention(MultiHeadAttention):
     ) -> jax.Array:
         key = query if key is None else key
         value = query if value is None else value
-        seq_len = jnp.shape(query)[-2]
-        causal = jnp.asarray(np.tril(np.ones((seq_len, seq_len), dtype=bool)))
-        full_mask = causal if mask is None else jnp.logical_and(mask, causal)
-        return super().__call__(query, key, value, full_mask)
+        return super().__call__(query, key, value, mask)
 
 
 class DenseBlock(Module):
@@ -109,12 +134,23 @@ class Transformer(Module):
             (default ``pax.next_rng_key()``).
         name: the module name.
         param_dtype: the dtype of every layer's parameters (default float32).
+        num_kv_heads: grouped-query attention: key/value heads per layer (a divisor
+            of ``num_heads``; default ``num_heads``).
+        rope_base: rotary position embeddings of this base in every attention
+            layer (default ``None``: none, PAX's model, which has no positions).
+        rms_norm: ``RMSNorm`` in place of every ``LayerNorm`` (default ``False``).
 
     The call maps ``h`` of shape ``(N, T, D)`` (and an optional padding ``mask``
     of shape ``(N, T)``, true for real tokens) to ``(N, T, D)``; output ``t``
     depends only on inputs ``<= t``. In training mode with ``dropout_rate > 0``
     the call advances ``rng_seq`` (run it inside ``pax.pure``); in eval mode it
     is deterministic and changes nothing.
+
+    Decoding: ``net = pax.nn.init_cache(net, N, max_length=L)`` gives every attention
+    layer a key/value cache; ``pax.module_and_value(net.update_site)(h_t)`` maps the
+    input at the next position, ``(N, dim)``, to the output there (as in eval
+    mode: no dropout), equal to the full call's ``net.eval()(h)[:, t]``; one
+    ``pax.scan`` over positions decodes a sequence.
 
     Training and evaluation::
 
@@ -135,7 +171,7 @@ class Transformer(Module):
 
     rng_seq: RngSeq
     layers: List[Dict[str, Any]]
-    layer_norm_output: LayerNorm
+    layer_norm_output: Union[LayerNorm, RMSNorm]
 
     def __init__(
         self,
@@ -147,6 +183,9 @@ class Transformer(Module):
         rng_key: Optional[jax.Array] = None,
         name: Optional[str] = None,
         param_dtype: DTypeLike = jnp.float32,
+        num_kv_heads: Optional[int] = None,
+        rope_base: Optional[float] = None,
+        rms_norm: bool = False,
     ):
         super().__init__(name=name)
         dim, num_heads, num_layers = positive_ints(
@@ -165,6 +204,13 @@ class Transformer(Module):
         self.num_heads = num_heads
         self.num_layers = num_layers
         self.dropout_rate = dropout_rate
+        if not isinstance(rms_norm, (bool, np.bool_)):
+            raise TypeError(f"Transformer: `rms_norm` must be a bool, got {rms_norm!r}.")
+
+        def norm(key: jax.Array, name: str) -> Union[LayerNorm, RMSNorm]:
+            if rms_norm:
+                return RMSNorm(dim, rng_key=key, name=name, param_dtype=param_dtype)
+            return LayerNorm(dim, -1, True, True, rng_key=key, name=name, param_dtype=param_dtype)
 
         rng_key = next_rng_key() if rng_key is None else rng_key
         keys = jax.random.split(rng_key, 4 * num_layers + 2)
@@ -178,34 +224,18 @@ class Transformer(Module):
                     init_scale,
                     rng_key=keys[4 * i],
                     param_dtype=param_dtype,
+                    num_kv_heads=num_kv_heads,
+                    rope_base=rope_base,
                 ),
-                "attn_layer_norm": LayerNorm(
-                    dim,
-                    -1,
-                    True,
-                    True,
-                    rng_key=keys[4 * i + 1],
-                    name="attn_layer_norm",
-                    param_dtype=param_dtype,
-                ),
-                "dense_layer_norm": LayerNorm(
-                    dim,
-                    -1,
-                    True,
-                    True,
-                    rng_key=keys[4 * i + 2],
-                    name="dense_layer_norm",
-                    param_dtype=param_dtype,
-                ),
+                "attn_layer_norm": norm(keys[4 * i + 1], "attn_layer_norm"),
+                "dense_layer_norm": norm(keys[4 * i + 2], "dense_layer_norm"),
                 "dense_block": DenseBlock(
                     dim, init_scale, rng_key=keys[4 * i + 3], param_dtype=param_dtype
                 ),
             }
             for i in range(num_layers)
         ]
-        self.layer_norm_output = LayerNorm(
-            dim, -1, True, True, rng_key=keys[-2], name="layer_norm_output", param_dtype=param_dtype
-        )
+        self.layer_norm_output = norm(keys[-2], "layer_norm_output")
 
     def __call__(self, h: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
         """``(N, T, dim) -> (N, T, dim)``; ``mask``: ``(N, T)`` padding mask or ``None``."""
@@ -234,6 +264,39 @@ class Transformer(Module):
             h = h + drop(2 * i, h_attn)
             h_dense = layer["dense_block"](layer["dense_layer_norm"](h))
             h = h + drop(2 * i + 1, h_dense)
+        return self.layer_norm_output(h)
+
+    def update_site(self, h: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
+        """One decoding step: the output at the current position, from the caches.
+
+        Args:
+          h: ``(N, dim)``, the input at the current position.
+          mask: ``(N,)``, false where this position is padding (as the full call's
+            ``(N, T)`` padding mask); default all true.
+
+        Returns:
+          ``(N, dim)``, equal to ``net.eval()(h_all, mask_all)[:, t]``. Dropout is
+          never applied. Call it through ``pax.module_and_value(net.update_site)(h)``
+          after ``pax.nn.init_cache(net, N, max_length=L)``.
+
+        >>> import jax, jax.numpy as jnp, pax
+        >>> net = Transformer(8, 2, 2, 0.0, rope_base=10000.0, rng_key=jax.random.PRNGKey(0))
+        >>> h = jax.random.normal(jax.random.PRNGKey(1), (3, 5, 8))
+        >>> step = lambda m, h_t: pax.module_and_value(m.update_site)(h_t)
+        >>> cached = pax.nn.init_cache(net, 3, max_length=5)
+        >>> _, ys = pax.scan(step, cached, h, time_major=False)
+        >>> bool(jnp.allclose(ys, net.eval()(h), atol=1e-5))
+        True
+        """
+        shape = jnp.shape(h)
+        if len(shape) != 2 or shape[-1] != self.dim:
+            raise ValueError(
+                f"Transformer.update_site expects one position, shape (N, D) with "
+                f"D = {self.dim}, got shape {shape}."
+            )
+        for layer in self.layers:
+            h = h + layer["attention"].update_site(layer["attn_layer_norm"](h), mask)
+            h = h + layer["dense_block"](layer["dense_layer_norm"](h))
         return self.layer_norm_output(h)
 
     def __repr__(self) -> str:

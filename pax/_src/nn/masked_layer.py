@@ -21,9 +21,10 @@ from ..core.module import Module
 from ..core.mutation import is_open
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
+from .decoding import Autoregressive, CacheRequest
+from .decoding import init_cache as init_cache
 from .initializers import Initializer
 from .param_dtype import check_param_dtype as check_param_dtype
-from .validation import check_positive_ints
 
 M = TypeVar("M", bound=Module)
 
@@ -90,45 +91,6 @@ def check_groups(layer: str, in_features: int, features: int, groups: int) -> No
         )
 
 
-def _check_x64(where: str, arg: str, dtype: np.dtype) -> None:
-    if jax.dtypes.canonicalize_dtype(dtype) != dtype:
-        raise ValueError(
-            f"{where}: `{arg}={dtype.name}` needs JAX's 64-bit types, which are off by "
-            f"default: turn them on with `jax.config.update('jax_enable_x64', True)` at "
-            f"start-up (or run the code inside `with jax.enable_x64(True):`)."
-        )
-
-
-def _as_dtype(value: Any) -> np.dtype | None:
-    if value is None:  # jnp.dtype(None) would be float64
-        return None
-    try:
-        return jnp.dtype(value)
-    except TypeError:
-        return None
-
-
-def cache_batch_shape(layer: str, batch_size: int | None) -> tuple[int, ...]:
-    if batch_size is None:
-        return ()
-    check_positive_ints(f"{layer}.init_cache", batch_size=batch_size)
-    return (batch_size,)
-
-
-def _check_input_dtype(dtype: Any) -> np.dtype:
-    """The ``dtype`` argument of :func:`init_cache` (``None``: float32)."""
-    if dtype is None:
-        return np.dtype(np.float32)
-    checked = _as_dtype(dtype)
-    if checked is None or not (jnp.issubdtype(checked, np.number) or checked == np.bool_):
-        raise TypeError(
-            f"init_cache: `dtype` is the dtype of the network's input (e.g. jnp.float32, "
-            f"jnp.complex64), got {dtype!r}."
-        )
-    _check_x64("init_cache", "dtype", checked)
-    return checked
-
-
 def check_cache_fits(layer: str, written: Any, cache_dtype: Any) -> None:
     """Raise unless values of dtype ``written`` go into the cache without loss."""
     written, cache_dtype = jnp.dtype(written), jnp.dtype(cache_dtype)
@@ -148,7 +110,7 @@ def check_cache_fits(layer: str, written: Any, cache_dtype: Any) -> None:
 # -- the base class ----------------------------------------------------------------------
 
 
-class MaskedLayer(Module):
+class MaskedLayer(Autoregressive):
     """The base of ``MaskedConv1D``, ``MaskedConv2D`` and ``MaskedDense1D``.
 
     Subclasses say which sizes an input determines (``_sizes``), the parameter shapes
@@ -269,14 +231,13 @@ class MaskedLayer(Module):
         return "?" if value is None else value
 
     # -- the cache ------------------------------------------------------------------------
-    def _with_cache(self, batch_size: int | None, width: int | None, dtype: np.dtype) -> Module:
+    def _with_cache(self, request: CacheRequest) -> Module:
         layer = type(self).__name__
         if self.kernel is None:
             missing = " and ".join(f"`{name}`" for name in self._missing_sizes())
             raise ValueError(MSG_CACHE_BEFORE_PARAMETERS.format(layer=layer, missing=missing))
-        batch = cache_batch_shape(layer, batch_size)
-        dtype = jnp.promote_types(dtype, self.kernel.dtype)
-        cached = self._cache_for(batch, width, dtype)
+        dtype = jnp.promote_types(request.dtype, self.kernel.dtype)
+        cached = self._cache_for(request.batch, request.width, dtype)
         kernel_rank = len(self._parameter_shapes()[0])
         stacked = self.kernel.shape[: self.kernel.ndim - kernel_rank]
         if stacked and cached.cache is not None:
@@ -303,53 +264,3 @@ class MaskedLayer(Module):
                 f"{jnp.shape(x)}."
             )
         return cache, position, kernel
-
-
-def init_cache(
-    module: M,
-    batch_size: int | None,
-    *,
-    width: int | None = None,
-    dtype: DTypeLike | None = None,
-) -> M:
-    """A copy of ``module`` in which every masked layer has a fresh (zero) cache.
-
-    Works on one layer or on a whole network (any nesting of modules); other layers
-    are unchanged. The cache is state: it is not part of ``parameters()``.
-
-    The cache of each layer is in ``jnp.promote_types(dtype, kernel.dtype)``: the
-    dtype its ``update_site`` computes in when the network's input has dtype ``dtype``
-    (a complex kernel gets a complex cache, a float64 kernel a float64 one). A step
-    whose values do not fit its layer's cache without loss (complex values into a
-    real cache, float64 into float32) raises a ``ValueError`` naming the layer, never
-    casts silently: a real layer after a complex one needs ``dtype`` complex.
-
-    Args:
-      module: a masked layer, or a module containing masked layers (with parameters:
-        a layer built without ``in_features`` is called once first).
-      batch_size: the number of sequences stepped together; ``None`` for one
-        unbatched sequence (inputs ``(features,)`` to ``update_site``).
-      width: the image width ``W``, required by ``MaskedConv2D`` (raster order).
-      dtype: the dtype of the network's input (default float32).
-
-    Returns:
-      The module with caches, ready for ``update_site`` at position 0.
-
-    >>> import jax, jax.numpy as jnp, pax
-    >>> conv = pax.MaskedConv1D(4, 3, 1, True, in_features=2, rng_key=jax.random.PRNGKey(0))
-    >>> cached = init_cache(conv, 8)
-    >>> cached.cache.shape, cached.cache.dtype  # the last (3 - 1) * 1 inputs
-    ((8, 2, 2), dtype('float32'))
-    >>> complex_conv = pax.MaskedConv1D(4, 3, 1, True, param_dtype=jnp.complex64,
-    ...                                 in_features=2, rng_key=jax.random.PRNGKey(0))
-    >>> init_cache(complex_conv, 8).cache.dtype
-    dtype('complex64')
-    """
-    input_dtype = _check_input_dtype(dtype)
-
-    def add(m: Module) -> Module:
-        if isinstance(m, MaskedLayer):
-            return m._with_cache(batch_size, width, input_dtype)
-        return m
-
-    return module.apply(add)

@@ -661,3 +661,84 @@ class GroupNorm(_Normalization):
                 "data_format": self.data_format,
             }
         )
+
+
+# -- RMSNorm ----------------------------------------------------------------------------
+
+
+class RMSNorm(_Normalization):
+    r"""Root-mean-square normalization (https://arxiv.org/abs/1910.07467): LayerNorm
+    without the mean, as in T5 and LLaMA.
+
+    Over the last axis (``C = num_channels`` features):
+
+    .. math::
+
+        y = \text{scale} \cdot \frac{x}{\sqrt{\mathrm{mean}(|x|^2) + \epsilon}}.
+
+    >>> import jax.numpy as jnp
+    >>> from pax._src.nn.norms import RMSNorm
+    >>> norm = RMSNorm(2)
+    >>> norm
+    RMSNorm(num_channels=2, create_scale=True, eps=1e-06)
+    >>> [round(v, 3) for v in norm(jnp.array([3.0, 4.0])).tolist()]  # rms = sqrt(12.5)
+    [0.849, 1.131]
+
+    Args:
+      num_channels: the size ``C`` of the last axis (inputs are ``(..., C)``).
+      create_scale: create a trainable ``scale`` of shape ``(C,)``.
+      eps: added to the mean square before the square root.
+      scale_init: initializer of ``scale`` (default ones); only with ``create_scale``.
+      rng_key: the key for the initializer (default ``pax.next_rng_key()``).
+      name: an optional name.
+      param_dtype: the dtype of ``scale`` (default float32).
+    """
+
+    parameters = parameters_method("scale")
+    _pax_default_precision = "full"
+
+    scale: Optional[jax.Array]
+
+    def __init__(
+        self,
+        num_channels: int,
+        create_scale: bool = True,
+        eps: float = 1e-6,
+        scale_init: Optional[Initializer] = None,
+        *,
+        rng_key: Optional[jax.Array] = None,
+        name: Optional[str] = None,
+        param_dtype: DTypeLike = jnp.float32,
+    ):
+        super().__init__(name=name)
+        (num_channels,) = positive_ints("RMSNorm", num_channels=num_channels)
+        self.param_dtype = check_param_dtype("RMSNorm", param_dtype)
+        _check_init("RMSNorm", create_scale, scale_init, "scale")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
+            raise ValueError(f"RMSNorm: `eps` must be a number >= 0, got {eps!r}.")
+        self.num_channels = num_channels
+        self.create_scale = create_scale
+        self.eps = eps
+        self.scale, _ = _scale_and_offset(
+            num_channels, create_scale, False, scale_init, None, rng_key, self.param_dtype
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Normalize ``x`` of shape ``(..., C)``; returns its shape."""
+        shape = tuple(jnp.shape(x))
+        if not shape or shape[-1] != self.num_channels:
+            raise ValueError(
+                f"RMSNorm expects inputs with last dimension {self.num_channels} "
+                f"(num_channels), got shape {shape}."
+            )
+        mean_square = jnp.mean(_abs_square(x), axis=-1, keepdims=True)
+        inv = jax.lax.rsqrt(mean_square + jax.lax.convert_element_type(self.eps, mean_square.dtype))
+        y = x * inv
+        if self.scale is not None:
+            y = self.scale * y
+        return y
+
+    def __repr__(self) -> str:
+        return self._repr_with_dtype(
+            {"num_channels": self.num_channels, "create_scale": self.create_scale, "eps": self.eps}
+        )

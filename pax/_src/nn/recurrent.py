@@ -3,17 +3,22 @@
 A cell is called as ``cell(state, x) -> (new_state, output)`` on one time step;
 ``pax.scan(cell, cell.initial_state(N), xs, time_major=False)`` runs it over a
 sequence. Constructors, attribute names and the fused weight layouts are PAX 0.5's.
+
+The cells also follow the decoding protocol of the other autoregressive layers:
+:func:`pax.nn.init_cache` keeps a zero state in the cell (``cache``) and
+``update_site(x_t)`` steps it, returning the output, so a model mixing recurrent
+cells, causal attention and masked convolutions decodes with one ``update_site``.
 """
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
-from ..core.module import Module
 from ..core.rng import next_rng_key
+from .decoding import MSG_NO_CACHE, Autoregressive, CacheRequest, stacked_axes
 from .initializers import Initializer
 from .linear import Linear
 from .param_dtype import check_param_dtype, with_param_dtype
@@ -56,13 +61,16 @@ class VanillaRNNState(NamedTuple):
     hidden: jax.Array
 
 
-class RNN(Module):
-    """The base class of the recurrent cells: ``input_dim``, ``hidden_dim`` and
-    ``initial_state(batch_size)``."""
+class RNN(Autoregressive):
+    """The base class of the recurrent cells: ``input_dim``, ``hidden_dim``,
+    ``initial_state(batch_size)`` and the decoding step ``update_site(x)``."""
 
     input_dim: int
     hidden_dim: int
     param_dtype: np.dtype
+    cache: Optional[NamedTuple]
+    """The state ``update_site`` steps (set by :func:`pax.nn.init_cache`), else ``None``."""
+    _input_linear: str = "fc"  # the name of a Linear the input goes through
 
     def _init_sizes(
         self, input_dim: object, hidden_dim: object, param_dtype: DTypeLike
@@ -73,11 +81,49 @@ class RNN(Module):
         self.input_dim = input_dim
         self.hidden_dim = hidden_dim
         self.param_dtype = check_param_dtype(layer, param_dtype)
+        self.cache = None
         return input_dim, hidden_dim
 
     def initial_state(self, batch_size: int) -> NamedTuple:
         """The all-zero state for ``batch_size`` sequences."""
         raise NotImplementedError(f"{type(self).__name__} does not define `initial_state`.")
+
+    def _with_cache(self, request: CacheRequest) -> "RNN":
+        zeros: Any = self.initial_state(1)
+        weight = getattr(self, self._input_linear).weight
+        stacked = stacked_axes(weight, 2)  # the blocks of a pax.Stack, if any
+        dtype = jnp.promote_types(request.dtype, zeros[0].dtype)
+        state = type(zeros)(
+            *(jnp.zeros((*stacked, *request.batch, self.hidden_dim), dtype) for _ in zeros)
+        )
+        return self.replace(cache=state)
+
+    def update_site(self, x: jax.Array) -> jax.Array:
+        """One step from the cached state: ``state, y = cell(state, x)`` keeps ``state``
+        in ``cache`` and returns ``y``. Call it through
+        ``pax.module_and_value(cell.update_site)(x)``, after :func:`pax.nn.init_cache`.
+
+        Args:
+          x: ``(N, input_dim)`` (``(input_dim,)`` for a cache made with
+            ``batch_size=None``).
+
+        Returns:
+          The output ``(N, hidden_dim)``.
+
+        >>> import jax, jax.numpy as jnp, pax
+        >>> lstm = pax.LSTM(3, 8, rng_key=jax.random.PRNGKey(0))
+        >>> xs = jnp.ones((2, 5, 3))  # (N, T, input_dim)
+        >>> step = lambda m, x: pax.module_and_value(m.update_site)(x)
+        >>> _, ys = pax.scan(step, pax.nn.init_cache(lstm, 2), xs, time_major=False)
+        >>> _, expected = pax.scan(lstm, lstm.initial_state(2), xs, time_major=False)
+        >>> bool(jnp.allclose(ys, expected))
+        True
+        """
+        if self.cache is None:
+            raise ValueError(MSG_NO_CACHE.format(layer=type(self).__name__))
+        state, y = self(self.cache, x)  # type: ignore[operator]
+        self.cache = state
+        return y
 
     def _check_step(self, state_cls: type, state: NamedTuple, x: jax.Array) -> None:
         """Raise unless ``state`` is a ``state_cls`` whose fields match the input ``x``."""
@@ -274,6 +320,7 @@ class GRU(RNN):
 
     xh_zr_fc: Linear
     xh_h_fc: Linear
+    _input_linear = "xh_zr_fc"
 
     def __init__(
         self,

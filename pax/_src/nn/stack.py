@@ -17,6 +17,7 @@ import jax
 from ..core.module import Module, construct, with_statics
 from ..core.mutation import is_open
 from ..core.rng import next_rng_key
+from .decoding import update_site_of_stacked_blocks
 from .sequential import Sequential
 from .stack_build import build_blocks, check_no_variables, stack_blocks
 from .stack_scan import plan_in_place, run_blocks, updated_blocks
@@ -113,6 +114,13 @@ class Stack(Module):
         new_blocks = updated_blocks(self.blocks, update)
         if new_blocks is not None:
             self._store_blocks(new_blocks)
+        return y
+
+    def update_site(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """One decoding step through the blocks, each by its ``update_site`` (after
+        :func:`pax.nn.init_cache`): the output of the last block at this position."""
+        new_blocks, y = update_site_of_stacked_blocks(self.blocks, x, *args, **kwargs)
+        self._store_blocks(new_blocks)
         return y
 
     def _store_blocks(self, new_blocks: Module) -> None:

@@ -31,7 +31,8 @@ import tempfile
 import time
 import unittest.mock
 import zlib
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -42,7 +43,7 @@ import opax  # noqa: E402
 import pax  # noqa: E402
 
 
-def make_tree(quick: bool) -> Dict[str, Any]:
+def make_tree(quick: bool) -> dict[str, Any]:
     if quick:  # a small ResNet: the same code paths in a fraction of the time
         model = pax.nets.ResNet(3, [1, 1, 1, 1], 10, False, (16, 32, 64, 128))
     else:
@@ -60,7 +61,7 @@ def median_time(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
-def main(argv: List[str] = None) -> int:
+def main(argv: list[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small ResNet, 2 runs")
     parser.add_argument("--runs", type=int, default=5)

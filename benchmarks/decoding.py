@@ -31,7 +31,8 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -110,9 +111,9 @@ def sample_rerun(model: Any, key: jax.Array, batch: int, length: int) -> jax.Arr
     return tokens.T
 
 
-def time_runs(fns: Dict[str, Callable[[], jax.Array]], repeats: int) -> Dict[str, float]:
+def time_runs(fns: dict[str, Callable[[], jax.Array]], repeats: int) -> dict[str, float]:
     """Median seconds per call, the functions interleaved (alternating order)."""
-    times: Dict[str, List[float]] = {name: [] for name in fns}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for name in names:  # warm-up (the compile happened before)
         fns[name]().block_until_ready()
@@ -124,7 +125,7 @@ def time_runs(fns: Dict[str, Callable[[], jax.Array]], repeats: int) -> Dict[str
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def benchmark(args: argparse.Namespace) -> Dict[str, List[Dict[str, float]]]:
+def benchmark(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     key = jax.random.PRNGKey(1)
     models = {
         "Transformer": TransformerLM(args.vocab, args.dim, rng_key=jax.random.PRNGKey(0)),
@@ -132,10 +133,10 @@ def benchmark(args: argparse.Namespace) -> Dict[str, List[Dict[str, float]]]:
     }
     cached_fn = jax.jit(sample_cached, static_argnums=(2, 3))
     rerun_fn = jax.jit(sample_rerun, static_argnums=(2, 3))
-    results: Dict[str, List[Dict[str, float]]] = {name: [] for name in models}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     for name, model in models.items():
         for length in args.lengths:
-            fns: Dict[str, Callable[[], jax.Array]] = {
+            fns: dict[str, Callable[[], jax.Array]] = {
                 "cached": functools.partial(cached_fn, model, key, args.batch, length),
                 "rerun": functools.partial(rerun_fn, model, key, args.batch, length),
             }

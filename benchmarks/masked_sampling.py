@@ -27,7 +27,7 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -94,9 +94,9 @@ def sample_full_rerun(model: ConvARNN, key: jax.Array, batch: int, length: int) 
     return x
 
 
-def time_runs(fns: Dict[str, Callable[[], jax.Array]], repeats: int) -> Dict[str, float]:
+def time_runs(fns: dict[str, Callable[[], jax.Array]], repeats: int) -> dict[str, float]:
     """Median seconds per call, the functions interleaved (alternating order)."""
-    times: Dict[str, List[float]] = {name: [] for name in fns}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for name in names:  # warm-up (the compile happened before)
         fns[name]().block_until_ready()
@@ -108,14 +108,14 @@ def time_runs(fns: Dict[str, Callable[[], jax.Array]], repeats: int) -> Dict[str
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def benchmark(args) -> List[Tuple[int, float, float, float]]:
+def benchmark(args) -> list[tuple[int, float, float, float]]:
     model = ConvARNN(args.classes, args.features, rng_key=jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
     rows = []
     for length in args.lengths:
         incremental = jax.jit(sample_incremental, static_argnums=(2, 3))
         full = jax.jit(sample_full_rerun, static_argnums=(2, 3))
-        fns: Dict[str, Callable[[], jax.Array]] = {
+        fns: dict[str, Callable[[], jax.Array]] = {
             "incremental": functools.partial(incremental, model, key, args.batch, length),
             "full": functools.partial(full, model, key, args.batch, length),
         }

@@ -27,7 +27,8 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -50,7 +51,7 @@ FLATTEN_TARGET = 3.0
 class MLP(pax.Module):
     """``Linear -> relu -> Linear -> relu -> Linear``."""
 
-    def __init__(self, dims: List[int]):
+    def __init__(self, dims: list[int]):
         super().__init__()
         self.layers = [pax.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
 
@@ -84,7 +85,7 @@ def make_pax_step() -> Callable:
 
 # -- the plain-JAX side ------------------------------------------------------------------
 
-Params = List[Dict[str, jax.Array]]
+Params = list[dict[str, jax.Array]]
 
 
 def to_plain(model: pax.Module) -> Params:
@@ -104,7 +105,7 @@ def stack_apply(params: Params, x: jax.Array) -> jax.Array:
     return x
 
 
-def adam_init(params: Params) -> Tuple[Params, Params, jax.Array]:
+def adam_init(params: Params) -> tuple[Params, Params, jax.Array]:
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     return zeros, jax.tree_util.tree_map(jnp.zeros_like, params), jnp.array(0, jnp.int32)
 
@@ -138,9 +139,9 @@ def make_plain_step(apply_fn: Callable) -> Callable:
 class Runner:
     """One training loop whose state lives between timed chunks."""
 
-    def __init__(self, step: Callable, state: Tuple[Any, Any], x: jax.Array, y: jax.Array):
+    def __init__(self, step: Callable, state: tuple[Any, Any], x: jax.Array, y: jax.Array):
         self.step, self.state, self.x, self.y = step, state, x, y
-        self.times: List[float] = []
+        self.times: list[float] = []
         self.loss = None
 
     def run(self, n: int, record: bool = True) -> None:
@@ -157,7 +158,7 @@ class Runner:
         self.state, self.loss = (a, b), loss
 
 
-def interleave(runners: List[Runner], rounds: int, steps: int, warmup: int) -> None:
+def interleave(runners: list[Runner], rounds: int, steps: int, warmup: int) -> None:
     for r in runners:
         r.run(warmup, record=False)
     for i in range(rounds):
@@ -166,11 +167,11 @@ def interleave(runners: List[Runner], rounds: int, steps: int, warmup: int) -> N
             r.run(steps)
 
 
-def median_us(times: List[float]) -> float:
+def median_us(times: list[float]) -> float:
     return statistics.median(times) * 1e6
 
 
-def time_roundtrip(tree: Any, reps: int) -> List[float]:
+def time_roundtrip(tree: Any, reps: int) -> list[float]:
     flatten, unflatten = jax.tree_util.tree_flatten, jax.tree_util.tree_unflatten
     clock = time.perf_counter
     out = []
@@ -182,8 +183,8 @@ def time_roundtrip(tree: Any, reps: int) -> List[float]:
     return out
 
 
-def interleave_roundtrips(trees: List[Any], rounds: int, reps: int) -> List[float]:
-    times: List[List[float]] = [[] for _ in trees]
+def interleave_roundtrips(trees: list[Any], rounds: int, reps: int) -> list[float]:
+    times: list[list[float]] = [[] for _ in trees]
     for t in trees:
         time_roundtrip(t, reps)  # warm-up
     for i in range(rounds):
@@ -198,7 +199,7 @@ def interleave_roundtrips(trees: List[Any], rounds: int, reps: int) -> List[floa
 # -- main --------------------------------------------------------------------------------------
 
 
-def benchmark_steps(args) -> Tuple[List[Tuple[str, float, float, float]], Dict[str, Any]]:
+def benchmark_steps(args) -> tuple[list[tuple[str, float, float, float]], dict[str, Any]]:
     key = jax.random.PRNGKey(0)
     kx, ky = jax.random.split(key)
     cases = [
@@ -206,7 +207,7 @@ def benchmark_steps(args) -> Tuple[List[Tuple[str, float, float, float]], Dict[s
         ("100 x Linear(16, 16), batch 8", Stack(16, 100), stack_apply, 8, 16),
     ]
     rows = []
-    keep: Dict[str, Any] = {}
+    keep: dict[str, Any] = {}
     for label, model, apply_fn, batch, width in cases:
         x = jax.random.normal(kx, (batch, width))
         y = jax.random.normal(ky, (batch, width))

@@ -51,7 +51,8 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -108,14 +109,14 @@ def transformer_block(dim: int, heads: int, layers: int) -> Callable[[jax.Array]
 LEARNING_RATE = overhead.LEARNING_RATE  # opax.adam(1e-3), as in the plain-JAX Adam
 
 
-def plain_scan_mlp(stack: Stack) -> Dict[str, jax.Array]:
+def plain_scan_mlp(stack: Stack) -> dict[str, jax.Array]:
     """The stacked MLP's weights as plain arrays (fresh buffers)."""
     linear = stack.blocks[0]
     return {"w": jnp.array(linear.weight), "b": jnp.array(linear.bias)}
 
 
-def plain_scan_apply(params: Dict[str, jax.Array], x: jax.Array) -> jax.Array:
-    def body(h: jax.Array, wb: Tuple[jax.Array, jax.Array]):
+def plain_scan_apply(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+    def body(h: jax.Array, wb: tuple[jax.Array, jax.Array]):
         w, b = wb
         return jnp.tanh(h @ w + b), None
 
@@ -158,8 +159,8 @@ class Runner:
         self.step, self.x, self.y = step, x, y
         # the optimizer the step was compiled for (each opax.adam(...) has its own class)
         self.state = (model, optimizer)
-        self.times: List[float] = []
-        self.loss: Optional[jax.Array] = None
+        self.times: list[float] = []
+        self.loss: jax.Array | None = None
 
     def run(self, n: int, record: bool = True) -> None:
         (model, optimizer), x, y = self.state, self.x, self.y
@@ -173,7 +174,7 @@ class Runner:
         self.state, self.loss = (model, optimizer), loss
 
 
-def interleave(runners: List[Runner], rounds: int, steps: int, warmup: int) -> None:
+def interleave(runners: list[Runner], rounds: int, steps: int, warmup: int) -> None:
     for r in runners:
         r.run(warmup, record=False)
     for i in range(rounds):
@@ -183,17 +184,17 @@ def interleave(runners: List[Runner], rounds: int, steps: int, warmup: int) -> N
 
 def compare(
     label: str, n: int, make_block: Callable, x: jax.Array, y: jax.Array, args, plain: bool
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Compile and step times of the Stack of ``n`` blocks, of its Sequential and, with
     ``plain``, of the same MLP step in plain JAX (``jax.lax.scan``, Adam by hand)."""
     stack = Stack(make_block, n, rng_key=jax.random.PRNGKey(0))
-    variants: List[Tuple[str, Any, Any, Any]] = []
+    variants: list[tuple[str, Any, Any, Any]] = []
     for kind, model in (("stacked", stack), ("unrolled", stack.to_sequential())):
         variants.append((kind, model, opax.adam(LEARNING_RATE)(model.parameters()), None))
     if plain:
         params = plain_scan_mlp(stack)
         variants.append(("plain_scan", params, overhead.adam_init(params), plain_step))
-    row: Dict[str, Any] = {"model": label, "n": n}
+    row: dict[str, Any] = {"model": label, "n": n}
     runners = []
     for kind, model, optimizer, fn in variants:
         seconds, compiled = compile_step(model, optimizer, x, y, args.compile_repeats, fn)
@@ -226,7 +227,7 @@ def compare(
 # -- main ----------------------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None):
+def parse_args(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny models, few steps (CI)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100, 200])
@@ -249,7 +250,7 @@ def parse_args(argv: Optional[List[str]] = None):
     return args
 
 
-def run(args) -> List[Dict[str, Any]]:
+def run(args) -> list[dict[str, Any]]:
     kx, ky = jax.random.split(jax.random.PRNGKey(1))
     rows = []
     x = jax.random.normal(kx, (args.batch, args.width))
@@ -265,14 +266,14 @@ def run(args) -> List[Dict[str, Any]]:
     return rows
 
 
-def plain_columns(row: Dict[str, Any]) -> str:
+def plain_columns(row: dict[str, Any]) -> str:
     if "step_plain_scan" not in row:
         return "- | -"
     plain = row["step_plain_scan"]
     return f"{plain:.2f} | {row['step_stacked'] / plain:.2f}x"
 
 
-def table(rows: List[Dict[str, Any]]) -> Tuple[str, bool]:
+def table(rows: list[dict[str, Any]]) -> tuple[str, bool]:
     lines = [
         "| model | N | compile stacked (s) | compile unrolled (s) | ratio | "
         "step stacked (ms) | step unrolled (ms) | ratio | step plain-JAX scan (ms) | "
@@ -308,7 +309,7 @@ def table(rows: List[Dict[str, Any]]) -> Tuple[str, bool]:
     return "\n".join(lines), ok
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(
         f"pax {pax.__version__}, opax {getattr(opax, '__version__', '?')}, jax {jax.__version__}, "

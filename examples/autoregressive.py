@@ -30,7 +30,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import _common  # the examples' shared helpers, next to this file
 import jax
@@ -161,7 +161,7 @@ def sample(model: ConvARNN, key: jax.Array, n: int, length: int) -> jax.Array:
 # -- main -----------------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (a few seconds)")
     parser.add_argument("--steps", type=int, default=3000)
@@ -184,7 +184,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate and sample; return the metrics."""
     start = time.perf_counter()
     chain = MarkovChain(args.alphabet, concentration=0.3, seed=args.seed)
@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """What is off: the NLL gap, and sample statistics beyond noise plus model error."""
     problems = []
     if not -0.02 < metrics["gap"] < args.max_gap:
@@ -297,7 +297,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

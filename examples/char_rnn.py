@@ -37,7 +37,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import _common  # the examples' shared helpers, next to this file
 import jax
@@ -80,7 +80,7 @@ class Corpus:
         return "".join(self.chars[int(i)] for i in np.asarray(ids).ravel())
 
 
-def count_baselines(corpus: Corpus) -> Tuple[float, float]:
+def count_baselines(corpus: Corpus) -> tuple[float, float]:
     """Held-out bpc of a unigram and a bigram model counted on the training text."""
     v = corpus.vocab_size
     unigram = np.bincount(corpus.train, minlength=v) + 1.0
@@ -130,12 +130,12 @@ class CharLSTM(pax.Module):
     def initial_state(self, batch_size: int) -> pax.LSTMState:
         return self.lstm.initial_state(batch_size)
 
-    def __call__(self, state: pax.LSTMState, ids: jax.Array) -> Tuple[pax.LSTMState, jax.Array]:
+    def __call__(self, state: pax.LSTMState, ids: jax.Array) -> tuple[pax.LSTMState, jax.Array]:
         """``(N, T)`` ids -> the state after them and ``(N, T, vocab)`` logits."""
         state, hidden = pax.scan(self.lstm, state, self.embed(ids), time_major=False)
         return state, self.head(hidden)
 
-    def step(self, state: pax.LSTMState, ids: jax.Array) -> Tuple[pax.LSTMState, jax.Array]:
+    def step(self, state: pax.LSTMState, ids: jax.Array) -> tuple[pax.LSTMState, jax.Array]:
         """One character per sequence: ``(N,)`` ids -> the next state and ``(N, vocab)`` logits."""
         state, hidden = self.lstm(state, self.embed(ids))
         return state, self.head(hidden)
@@ -174,7 +174,7 @@ def sequence_log_prob(model: CharLSTM, prompt: jax.Array, sample: jax.Array) -> 
 
 def sample(
     model: CharLSTM, key: jax.Array, prompt: jax.Array, num: int, length: int, temperature: Any
-) -> Tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array]:
     """``num`` continuations of ``length`` characters after ``prompt`` (P,), one step at a
     time with the recurrent state; returns the ids (num, length) and their
     log-probabilities (nats) under the model at temperature 1."""
@@ -200,7 +200,7 @@ sample_jit = jax.jit(sample, static_argnums=(3, 4))  # the temperature is traced
 # -- main -------------------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (about 15 s)")
     parser.add_argument("--steps", type=int, default=1000)
@@ -228,7 +228,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate on the held-out topics and sample; return the metrics."""
     start = time.perf_counter()
     corpus = Corpus(args.holdout_every)
@@ -252,8 +252,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     rng = np.random.default_rng(args.seed)
     bar = _common.progress(range(1, args.steps + 1), desc="char_rnn")
-    train_bpc: List[float] = []
-    heldout_curve: List[Tuple[int, float]] = []
+    train_bpc: list[float] = []
+    heldout_curve: list[tuple[int, float]] = []
     for step in bar:
         windows = jnp.asarray(random_windows(corpus.train, rng, args.batch_size, args.seq_len))
         model, optimizer, loss = update_fn(model, optimizer, windows)
@@ -272,8 +272,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     rng_seq = pax.RngSeq(rng_key=sample_seed)
     prompt = jnp.asarray(corpus.encode(args.prompt))
-    samples: Dict[str, List[str]] = {}
-    sample_bpc: Dict[str, float] = {}
+    samples: dict[str, list[str]] = {}
+    sample_bpc: dict[str, float] = {}
     mismatch = 0.0
     for temperature in args.temperatures:
         rng_seq, key = pax.module_and_value(rng_seq.next_rng_key)()
@@ -328,7 +328,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """What is off: the held-out bpc against the unigram baseline, the samples' form."""
     problems = []
     gain = metrics["unigram_bpc"] - metrics["heldout_bpc"]
@@ -351,7 +351,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

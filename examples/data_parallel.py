@@ -47,7 +47,8 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any
 
 import _common  # noqa: E402  (the examples' shared helpers, next to this file)
 import jax  # noqa: E402
@@ -106,10 +107,10 @@ def predict(model: pax.Sequential, x: jax.Array) -> jax.Array:
 
 # -- the three ways to train -----------------------------------------------------------
 
-Batches = List[Tuple[np.ndarray, np.ndarray]]
+Batches = list[tuple[np.ndarray, np.ndarray]]
 
 
-def train_one_device(model: Any, optimizer: Any, batches: Batches) -> Tuple[Any, List[float]]:
+def train_one_device(model: Any, optimizer: Any, batches: Batches) -> tuple[Any, list[float]]:
     step = jax.jit(update_fn)
     bar = _common.progress(batches, desc="one device")
     for x, y in bar:
@@ -120,8 +121,8 @@ def train_one_device(model: Any, optimizer: Any, batches: Batches) -> Tuple[Any,
 
 
 def train_pmap(
-    model: Any, optimizer: Any, batches: Batches, devices: List[Any]
-) -> Tuple[Any, List[float]]:
+    model: Any, optimizer: Any, batches: Batches, devices: list[Any]
+) -> tuple[Any, list[float]]:
     n = len(devices)
     models, optimizers = pax.utils.replicate((model, optimizer), devices)
     step = jax.pmap(replica_step, axis_name="devices", devices=devices)
@@ -138,8 +139,8 @@ def train_pmap(
 
 
 def train_sharded(
-    model: Any, optimizer: Any, batches: Batches, devices: List[Any]
-) -> Tuple[Any, List[float]]:
+    model: Any, optimizer: Any, batches: Batches, devices: list[Any]
+) -> tuple[Any, list[float]]:
     mesh = Mesh(np.array(devices), ("data",))
     model_sh, opt_sh = sharding.replicated((model, optimizer), mesh)
     batch_sh = NamedSharding(mesh, PartitionSpec("data"))  # rows split over the devices
@@ -161,7 +162,7 @@ def train_sharded(
 # -- the script ---------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (a few seconds)")
     parser.add_argument("--devices", type=int, default=8)
@@ -189,7 +190,7 @@ def max_difference(a: Any, b: Any) -> float:
     )
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train three times; write the curves and the metrics; return the metrics."""
     if jax.device_count() < args.devices:
         raise SystemExit(
@@ -216,13 +217,13 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     optimizer = opax.adam(args.learning_rate)(model.parameters())
     print(f"{len(x_train)} training and {len(x_test)} test images, {len(devices)} devices")
 
-    trainers: Dict[str, Callable[[], Tuple[Any, List[float]]]] = {
+    trainers: dict[str, Callable[[], tuple[Any, list[float]]]] = {
         "one_device": lambda: train_one_device(model, optimizer, batches),
         "pmap": lambda: train_pmap(model, optimizer, batches, devices),
         "sharded": lambda: train_sharded(model, optimizer, batches, devices),
     }
-    results: Dict[str, Tuple[Any, List[float]]] = {}
-    metrics: Dict[str, Any] = {"devices": len(devices), "steps": args.steps}
+    results: dict[str, tuple[Any, list[float]]] = {}
+    metrics: dict[str, Any] = {"devices": len(devices), "steps": args.steps}
     for name, train in trainers.items():
         start = time.perf_counter()
         results[name] = train()
@@ -265,7 +266,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """The failures (empty when the three runs trained well and agree)."""
     failures = []
     for name in ("one_device", "pmap", "sharded"):
@@ -284,7 +285,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return failures
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

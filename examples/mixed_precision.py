@@ -45,7 +45,7 @@ import os
 import sys
 import time
 from collections import Counter
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import _common
 import jax
@@ -76,7 +76,7 @@ def load_digits_split(test_size: int, seed: int):
 class MLP(pax.Module):
     """``Linear -> relu -> ... -> Linear``; :meth:`features` is the part before the head."""
 
-    def __init__(self, sizes: List[int], *, rng_key: jax.Array):
+    def __init__(self, sizes: list[int], *, rng_key: jax.Array):
         super().__init__()
         keys = jax.random.split(rng_key, len(sizes) - 1)
         self.layers = [pax.Linear(a, b, rng_key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys)]
@@ -142,7 +142,7 @@ def accuracy(model: MLP, x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean(jnp.argmax(model(x), axis=-1) == y)
 
 
-def matmul_dtypes(fn, *args) -> Dict[str, int]:
+def matmul_dtypes(fn, *args) -> dict[str, int]:
     """How many matrix products (``dot_general``) ``fn(*args)`` runs, by operand dtype."""
     counts: Counter = Counter()
 
@@ -164,7 +164,7 @@ def matmul_dtypes(fn, *args) -> Dict[str, int]:
 # -- main -----------------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (about 15 s)")
     parser.add_argument("--steps", type=int, default=1500)
@@ -194,8 +194,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def train(
-    model: MLP, loss_scale: Any, data: Tuple[np.ndarray, ...], args: argparse.Namespace, name: str
-) -> Dict[str, Any]:
+    model: MLP, loss_scale: Any, data: tuple[np.ndarray, ...], args: argparse.Namespace, name: str
+) -> dict[str, Any]:
     """``args.steps`` Adam steps on batches drawn by ``args.seed`` (the same for every
     run), ``args.chunk`` per jitted call; returns the model and the history of the loss
     and the loss scale."""
@@ -203,9 +203,9 @@ def train(
     optimizer = opax.adam(args.learning_rate)(model.parameters())
     rng = np.random.default_rng(args.seed)
     batches = rng.integers(0, len(x_train), (args.steps, args.batch_size))
-    losses: List[float] = []
-    scales: List[float] = []
-    finite: List[bool] = []
+    losses: list[float] = []
+    scales: list[float] = []
+    finite: list[bool] = []
     bar = _common.progress(range(0, args.steps, args.chunk), desc=name)
     for start in bar:
         chunk = jnp.asarray(batches[start : start + args.chunk])
@@ -231,7 +231,7 @@ def train(
 
 def dtype_report(
     mixed: MLP, x: jax.Array, y: jax.Array, args: argparse.Namespace
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """The dtypes of weights, activations, gradients and the matrix products of one
     training step, from abstract evaluation (``jax.eval_shape``, ``jax.make_jaxpr``)."""
     scale = jmp.DynamicLossScale(jnp.float32(2.0**args.initial_scale_log2), period=args.period)
@@ -239,7 +239,7 @@ def dtype_report(
     new_model = jax.eval_shape(train_step, mixed, optimizer, scale, x, y)[0]
     grads = jax.eval_shape(pax.grad(lambda m: cross_entropy(m(x), y)), mixed)
 
-    def leaf_dtypes(tree: Any) -> List[str]:
+    def leaf_dtypes(tree: Any) -> list[str]:
         return sorted({str(leaf.dtype) for leaf in jax.tree_util.tree_leaves(tree)})
 
     return {
@@ -252,7 +252,7 @@ def dtype_report(
     }
 
 
-def scale_history(scales: List[float]) -> List[Tuple[int, float]]:
+def scale_history(scales: list[float]) -> list[tuple[int, float]]:
     """``(step, scale)``: the scale used from that step on, at the first step and
     wherever it changed (a step after a skipped one uses half the scale)."""
     return [(1, scales[0])] + [
@@ -260,12 +260,12 @@ def scale_history(scales: List[float]) -> List[Tuple[int, float]]:
     ]
 
 
-def scale_at(history: List[Tuple[int, float]], step: int) -> float:
+def scale_at(history: list[tuple[int, float]], step: int) -> float:
     """The scale used at ``step``, from a :func:`scale_history`."""
     return max(h for h in history if h[0] <= step)[1]
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train the half-precision models and the float32 one; return the metrics."""
     start = time.perf_counter()
     data = load_digits_split(args.test_size, args.seed)
@@ -274,8 +274,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     x, y = jnp.asarray(data[0][: args.batch_size]), jnp.asarray(data[1][: args.batch_size])
     initial_scale = jnp.float32(2.0**args.initial_scale_log2)
 
-    results: Dict[str, Dict[str, Any]] = {}
-    dtypes: Dict[str, Dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    dtypes: dict[str, dict[str, Any]] = {}
     for compute in args.compute:
         mixed = with_policies(base, compute)
         print(mixed.summary())
@@ -358,7 +358,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """What is off: accuracies, their gaps, the dtypes, the loss-scale bookkeeping."""
     problems = []
     accuracy = metrics["accuracy"]
@@ -389,7 +389,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

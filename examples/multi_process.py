@@ -39,7 +39,8 @@ import os
 import re
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 ENV = {
     "coordinator": "PAX_COORDINATOR_ADDRESS",
@@ -48,7 +49,7 @@ ENV = {
 }
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--coordinator",
@@ -87,7 +88,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _env_int(name: str) -> Optional[int]:
+def _env_int(name: str) -> int | None:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else None
 
@@ -118,7 +119,7 @@ import pax  # noqa: E402
 from pax import sharding  # noqa: E402
 
 
-def load_digits() -> Tuple[np.ndarray, np.ndarray]:
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """The 1797 digits as 64 floats in [0, 1] and their labels, in a fixed order."""
     from sklearn.datasets import load_digits as sklearn_digits
 
@@ -148,7 +149,7 @@ def batch_indices(num_examples: int, args: argparse.Namespace) -> np.ndarray:
     return order[: args.steps * args.batch_size].reshape(args.steps, args.batch_size)
 
 
-def local_rows(batch_sharding: NamedSharding, global_shape: Tuple[int, ...]) -> slice:
+def local_rows(batch_sharding: NamedSharding, global_shape: tuple[int, ...]) -> slice:
     """The rows of a global batch that this process's devices hold (a contiguous block
     when the mesh lists each process's devices together)."""
     rows = [
@@ -159,7 +160,7 @@ def local_rows(batch_sharding: NamedSharding, global_shape: Tuple[int, ...]) -> 
     return slice(min(start for start, _ in rows), max(stop for _, stop in rows))
 
 
-def train(args: argparse.Namespace, devices: Optional[List[Any]] = None) -> Dict[str, Any]:
+def train(args: argparse.Namespace, devices: list[Any] | None = None) -> dict[str, Any]:
     """Train data-parallel over ``devices`` (default: every device of every process);
     returns the final parameters (by path, as numpy) and the losses."""
     if devices is None:
@@ -228,7 +229,7 @@ def initialize(args: argparse.Namespace) -> bool:
     return True
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     distributed = initialize(args)

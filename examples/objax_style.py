@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import _common  # the examples' shared helpers, next to this file
 import jax
@@ -77,7 +77,7 @@ def learning_rate(step: int, args: argparse.Namespace) -> float:
     return args.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (a few seconds)")
     parser.add_argument("--optimizer", choices=["opax", "optax"], default="opax")
@@ -97,7 +97,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; write the curve and the metrics; return the metrics."""
     start = time.perf_counter()
     x_train, y_train, x_test, y_test = _common.load_digits(0.2, args.seed)
@@ -173,7 +173,7 @@ def _count(opt: Optimizer) -> Any:
     return state.transforms[0].count  # opax.adamw: chain(scale_by_adam, ...)
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """What is off: the test accuracy, and the optimizer's own step count."""
     problems = []
     if not metrics["test_accuracy"] >= args.min_accuracy:
@@ -187,7 +187,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

@@ -25,7 +25,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import _common  # the examples' shared helpers, next to this file
 import jax
@@ -93,7 +93,7 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
 # -- main ------------------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (a few seconds)")
     parser.add_argument("--epochs", type=int, default=25)
@@ -113,7 +113,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, checkpoint, reload into a fresh model, evaluate both; return the metrics."""
     start = time.perf_counter()
     x_train, y_train, x_test, y_test = _common.load_digits(args.test_fraction, args.seed)
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """What is off: the test accuracy, or a reloaded model that differs."""
     problems = []
     if not metrics["test_accuracy"] >= args.min_accuracy:
@@ -222,7 +222,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

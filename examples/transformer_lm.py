@@ -37,7 +37,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import _common  # the examples' shared helpers, next to this file
 import jax
@@ -95,7 +95,7 @@ def loss_fn(model: CharTransformer, windows: jax.Array):
     return loss, (loss, model)
 
 
-def heldout_windows(ids: np.ndarray, start_id: int, length: int) -> Tuple[np.ndarray, ...]:
+def heldout_windows(ids: np.ndarray, start_id: int, length: int) -> tuple[np.ndarray, ...]:
     """Consecutive windows ``(inputs, targets, mask)``, each ``(rows, length)``: every id
     is a target once, its input the id before it (``start_id`` before the first)."""
     n = len(ids)
@@ -111,7 +111,7 @@ def window_nll(model: CharTransformer, inputs: jax.Array, targets: jax.Array, ma
     return jnp.sum(token_nll(model(inputs), targets) * mask)
 
 
-def heldout_bpc(model: CharTransformer, data: Tuple[np.ndarray, ...], batch: int) -> float:
+def heldout_bpc(model: CharTransformer, data: tuple[np.ndarray, ...], batch: int) -> float:
     inputs, targets, mask = data
     model = model.eval()
     total = 0.0
@@ -143,7 +143,7 @@ def sample(
     length: int,
     temperature: Any,
     top_k: int,
-) -> Tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array]:
     """``num`` continuations of ``length`` characters after ``prompt`` (P,), one position
     per step from the caches; returns the ids ``(num, length)`` and their
     log-probabilities (nats) under the model at temperature 1 without top-k."""
@@ -183,7 +183,7 @@ def sequence_log_prob(model: CharTransformer, prompt: jax.Array, sample: jax.Arr
 # -- main -------------------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run (about 20 s)")
     parser.add_argument("--steps", type=int, default=1500)
@@ -220,7 +220,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate on the held-out topics and sample; return the metrics."""
     start = time.perf_counter()
     corpus = Corpus(args.holdout_every)
@@ -250,8 +250,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     rng = np.random.default_rng(args.seed)
     bar = _common.progress(range(1, args.steps + 1), desc="transformer_lm")
-    train_bpc: List[float] = []
-    heldout_curve: List[Tuple[int, float]] = []
+    train_bpc: list[float] = []
+    heldout_curve: list[tuple[int, float]] = []
     for step in bar:
         windows = jnp.asarray(random_windows(corpus.train, rng, args.batch_size, args.seq_len))
         model, optimizer, loss = update_fn(model, optimizer, windows)
@@ -270,8 +270,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     rng_seq = pax.RngSeq(rng_key=sample_seed)
     prompt = jnp.asarray(corpus.encode(args.prompt))
-    samples: Dict[str, List[str]] = {}
-    sample_bpc: Dict[str, float] = {}
+    samples: dict[str, list[str]] = {}
+    sample_bpc: dict[str, float] = {}
     mismatch, chars_per_second = 0.0, 0.0
     for temperature in args.temperatures:
         rng_seq, key = pax.module_and_value(rng_seq.next_rng_key)()
@@ -331,7 +331,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     return metrics
 
 
-def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
+def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """What is off: the held-out bpc against the unigram baseline, the samples' form,
     the cached steps against the full-sequence model."""
     problems = []
@@ -355,7 +355,7 @@ def check(metrics: Dict[str, Any], args: argparse.Namespace) -> List[str]:
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return _common.run_main(parse_args, run, check, argv)
 
 

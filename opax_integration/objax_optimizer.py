@@ -10,7 +10,8 @@ moments, step counts...) live in ``StateVar`` variables of the module, so they a
 ``opt.vars()`` and survive ``pax.Jit`` calls.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -63,11 +64,11 @@ def _as_factory(transformation: Any) -> Callable[[Any], Any]:
     return transformation
 
 
-def _name_of(path: Tuple[Any, ...]) -> str:
+def _name_of(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path).lstrip(".") or "state"
 
 
-def _spec(x: Any) -> Tuple[Tuple[int, ...], Any]:
+def _spec(x: Any) -> tuple[tuple[int, ...], Any]:
     return tuple(jnp.shape(x)), jnp.result_type(x)
 
 
@@ -107,8 +108,8 @@ class Optimizer(pax.Module):
         ``vc``'s order), the others are ignored.
     """
 
-    refs: List[pax.TrainRef]
-    state: Dict[str, pax.StateVar]
+    refs: list[pax.TrainRef]
+    state: dict[str, pax.StateVar]
 
     def __init__(self, transformation: Any, vc: pax.VarCollection):
         super().__init__()
@@ -117,10 +118,10 @@ class Optimizer(pax.Module):
             raise TypeError(MSG_BAD_VC.format(got=f"a {type(vc).__name__}"))
         train_vc = vc.subset(is_a=pax.TrainVar)
         # each variable once, also under several names (VarCollection iterates variables)
-        train_vars = cast(List[Any], list(train_vc))
+        train_vars = cast(list[Any], list(train_vc))
         if not train_vars:
             raise ValueError(MSG_NO_TRAINVAR)
-        first_names: Dict[int, str] = {}
+        first_names: dict[int, str] = {}
         for name, v in train_vc.items():
             first_names.setdefault(id(v), name)
         params = [v.value for v in train_vars]
@@ -147,7 +148,7 @@ class Optimizer(pax.Module):
         leaves = [self.state[n].value for n in self._names]
         return jax.tree_util.tree_unflatten(self._treedef, leaves)
 
-    def __call__(self, grads: Sequence[jax.Array], lr: Optional[Any] = None) -> List[jax.Array]:
+    def __call__(self, grads: Sequence[jax.Array], lr: Any | None = None) -> list[jax.Array]:
         """Apply the gradients: ``v <- v - lr * updates`` for each trained variable.
 
         Args:
@@ -205,7 +206,7 @@ class Optimizer(pax.Module):
             ref.assign(new_p)
         return updates
 
-    def _checked_grads(self, grads: Any) -> List[jax.Array]:
+    def _checked_grads(self, grads: Any) -> list[jax.Array]:
         if isinstance(grads, (jax.Array, float, int)) or not isinstance(grads, Sequence):
             raise TypeError(
                 "opax_integration.Optimizer expects a list of gradients (one per trained "

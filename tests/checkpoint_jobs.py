@@ -7,7 +7,7 @@ Importable too: the test trains with the same ``make_state`` and ``train`` in-pr
 """
 
 import sys
-from typing import Any, Dict
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ import opax
 
 import pax
 
-State = Dict[str, Any]
+State = dict[str, Any]
 
 
 def make_state(seed: int) -> State:

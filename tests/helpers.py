@@ -4,7 +4,8 @@ import contextlib
 import importlib.util
 import pathlib
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 import numpy as np

@@ -9,7 +9,8 @@ differences, mixed precision, equal treedefs) over every case.
 import dataclasses
 import importlib
 import pkgutil
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,17 +53,17 @@ class LayerCase:
 
     id: str
     make: Callable[[], pax.Module]
-    inputs: Callable[[int], Tuple[Any, ...]]
-    call: Callable[..., Tuple[pax.Module, Any]] = purecall
-    make_dtype: Optional[Callable[[Any], pax.Module]] = None
-    reference: Optional[Callable[..., Any]] = None
+    inputs: Callable[[int], tuple[Any, ...]]
+    call: Callable[..., tuple[pax.Module, Any]] = purecall
+    make_dtype: Callable[[Any], pax.Module] | None = None
+    reference: Callable[..., Any] | None = None
 
 
-def collect_cases() -> Dict[str, List[LayerCase]]:
+def collect_cases() -> dict[str, list[LayerCase]]:
     """Every ``tests/layer_cases/*.py`` module's ``LAYERS``, by module name (sorted)."""
     import layer_cases  # here, not at the top: the case modules import this module
 
-    families: Dict[str, List[LayerCase]] = {}
+    families: dict[str, list[LayerCase]] = {}
     for info in sorted(pkgutil.iter_modules(layer_cases.__path__), key=lambda i: i.name):
         families[info.name] = importlib.import_module(f"layer_cases.{info.name}").LAYERS
     ids = [case.id for cases in families.values() for case in cases]

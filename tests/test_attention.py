@@ -6,7 +6,8 @@ PAX's ``query_projection``, ``key_projection``, ``value_projection`` and
 rank, so the reference gets ours with leading axes of size one added.
 """
 
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 import haiku as hk
 import jax
@@ -33,7 +34,7 @@ def _randomized(make: Callable[[], Any], seed: int, scale: float = 0.4) -> Any:
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
-def _haiku_params(mha: MultiHeadAttention) -> Dict[str, Any]:
+def _haiku_params(mha: MultiHeadAttention) -> dict[str, Any]:
     layers = {
         "query": mha.query_projection,
         "key": mha.key_projection,
@@ -81,7 +82,7 @@ def test_matches_haiku(case):
     mha = _randomized(lambda: MultiHeadAttention(2, 3, 1.0, rng_key=_key(0)), seed=10)
     q, k, v = normal(3, q_shape), normal(4, kv_shape), normal(5, kv_shape)
     f = _haiku_mha(2, 3)
-    hk_mask: Optional[np.ndarray] = None
+    hk_mask: np.ndarray | None = None
     if mask is not None:
         logits_rank = len(q_shape) + 1
         hk_mask = mask.reshape((1,) * (logits_rank - mask.ndim) + mask.shape)

@@ -3,7 +3,8 @@ array) is accepted and stored as a Python ``int``; bools, floats and non-positiv
 values are rejected with the same message as before."""
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -8,7 +8,7 @@ The cases live in ``tests/layer_cases/``, one module per layer family.
 """
 
 import pickle
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import haiku as hk
 import jax
@@ -47,9 +47,9 @@ CASES = [pytest.param(case, id=case.id) for case in LAYERS]
 
 # Building a layer and drawing its inputs run eagerly (op by op) and are the slow part
 # of these checks on CPU, so each case's model, inputs and jitted call are made once.
-_MODELS: Dict[str, pax.Module] = {}
-_INPUTS: Dict[Tuple[str, int], Tuple[Any, ...]] = {}
-_JITTED: Dict[str, Any] = {}
+_MODELS: dict[str, pax.Module] = {}
+_INPUTS: dict[tuple[str, int], tuple[Any, ...]] = {}
+_JITTED: dict[str, Any] = {}
 
 
 def model_of(case: LayerCase) -> pax.Module:
@@ -58,7 +58,7 @@ def model_of(case: LayerCase) -> pax.Module:
     return _MODELS[case.id]  # a module is an immutable value: safe to share
 
 
-def inputs_of(case: LayerCase, seed: int = 0) -> Tuple[Any, ...]:
+def inputs_of(case: LayerCase, seed: int = 0) -> tuple[Any, ...]:
     if (case.id, seed) not in _INPUTS:
         _INPUTS[(case.id, seed)] = case.inputs(seed)
     return _INPUTS[(case.id, seed)]

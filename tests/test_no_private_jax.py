@@ -8,7 +8,6 @@ what happens to be importable.
 
 import ast
 import pathlib
-from typing import Dict, List, Optional
 
 import pytest
 
@@ -19,7 +18,7 @@ BANNED_PREFIXES = ("jax._src", "jax.interpreters", "jax.lib", "jaxlib")
 ALLOWED_CORE = frozenset({"Tracer"})
 
 
-def banned_reason(dotted: str) -> Optional[str]:
+def banned_reason(dotted: str) -> str | None:
     """Why the fully qualified name ``dotted`` is private JAX API, or ``None``."""
     for prefix in BANNED_PREFIXES:
         if dotted == prefix or dotted.startswith(prefix + "."):
@@ -31,7 +30,7 @@ def banned_reason(dotted: str) -> Optional[str]:
     return None
 
 
-def _dotted(node: ast.AST) -> Optional[List[str]]:
+def _dotted(node: ast.AST) -> list[str] | None:
     """``a.b.c`` as ``['a', 'b', 'c']``; ``None`` when the chain does not start at a name."""
     parts = []
     while isinstance(node, ast.Attribute):
@@ -45,8 +44,8 @@ def _dotted(node: ast.AST) -> Optional[List[str]]:
 
 class _Checker(ast.NodeVisitor):
     def __init__(self) -> None:
-        self.aliases: Dict[str, str] = {}  # local name -> fully qualified module/object
-        self.problems: List[str] = []
+        self.aliases: dict[str, str] = {}  # local name -> fully qualified module/object
+        self.problems: list[str] = []
 
     def _flag(self, node: ast.AST, dotted: str) -> None:
         reason = banned_reason(dotted)
@@ -72,7 +71,7 @@ class _Checker(ast.NodeVisitor):
                 self.aliases[alias.asname or alias.name] = full
         self.generic_visit(node)
 
-    def _resolve(self, parts: List[str]) -> Optional[str]:
+    def _resolve(self, parts: list[str]) -> str | None:
         base = self.aliases.get(parts[0])
         if base is None:
             return None
@@ -102,14 +101,14 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def find_private_jax(source: str) -> List[str]:
+def find_private_jax(source: str) -> list[str]:
     """Every use of private JAX API in ``source``, as ``line N: reason``."""
     checker = _Checker()
     checker.visit(ast.parse(source))
     return checker.problems
 
 
-def library_files() -> List[pathlib.Path]:
+def library_files() -> list[pathlib.Path]:
     files = []
     for package in CHECKED_PACKAGES:
         files.extend(sorted((REPO_ROOT / package).rglob("*.py")))

@@ -12,7 +12,8 @@ import re
 import subprocess
 import sys
 import textwrap
-from typing import Any, Callable, Dict, List, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,22 +50,22 @@ def fresh_model() -> pax.Sequential:
     return jax.tree_util.tree_map(jnp.array, BASE_MODEL)
 
 
-def params_of(model: pax.Sequential) -> List[np.ndarray]:
+def params_of(model: pax.Sequential) -> list[np.ndarray]:
     return [np.asarray(a) for a in (model[0].weight, model[0].bias, model[2].weight, model[2].bias)]
 
 
 # -- the plain-JAX reference: raw arrays and the update equations written out ---------------
 
 
-def ref_loss(params: List[jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
+def ref_loss(params: list[jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
     w1, b1, w2, b2 = params
     return jnp.mean((jnp.tanh(x @ w1 + b1) @ w2 + b2 - y) ** 2)
 
 
 class AdamState(NamedTuple):
     count: jax.Array
-    mu: List[jax.Array]
-    nu: List[jax.Array]
+    mu: list[jax.Array]
+    nu: list[jax.Array]
 
 
 def adam_direction(state: AdamState, grads, b1=0.9, b2=0.999, eps=1e-8):
@@ -107,7 +108,7 @@ def _ref_case(name: str):
 
 
 @functools.lru_cache(maxsize=None)
-def reference(name: str) -> List[np.ndarray]:
+def reference(name: str) -> list[np.ndarray]:
     """The parameters after STEPS reference steps of optimizer ``name``."""
     update, init = _ref_case(name)
 
@@ -157,7 +158,7 @@ CASES = ["adam", "sgd_momentum", "clip_adamw"]
 PATHS = ["opax", pytest.param("optax", marks=needs_optax)]
 
 
-def assert_params_close(actual: List[np.ndarray], expected: List[np.ndarray]) -> None:
+def assert_params_close(actual: list[np.ndarray], expected: list[np.ndarray]) -> None:
     assert len(actual) == len(expected)
     for a, e in zip(actual, expected):
         np.testing.assert_allclose(a, e, rtol=RTOL, atol=ATOL)
@@ -337,11 +338,11 @@ def test_optax_state_is_not_trainable_and_survives_jit():
 # -- errors ---------------------------------------------------------------------------------
 
 
-def snapshot(model: pax.Module, opt: Optimizer) -> List[np.ndarray]:
+def snapshot(model: pax.Module, opt: Optimizer) -> list[np.ndarray]:
     return [np.asarray(x) for x in params_of(model) + jax.tree_util.tree_leaves(opt.transformation)]
 
 
-def assert_unchanged(before: List[np.ndarray], after: List[np.ndarray]) -> None:
+def assert_unchanged(before: list[np.ndarray], after: list[np.ndarray]) -> None:
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
 
@@ -466,7 +467,7 @@ def test_pax_and_opax_integration_work_without_optax():
 def test_lazy_names_are_listed():
     import opax_integration
 
-    names: Dict[str, Any] = {n: getattr(opax_integration, n) for n in opax_integration.__all__}
+    names: dict[str, Any] = {n: getattr(opax_integration, n) for n in opax_integration.__all__}
     assert names["Optimizer"] is Optimizer
     assert set(opax_integration.__all__) <= set(dir(opax_integration))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

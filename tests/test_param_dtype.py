@@ -8,7 +8,7 @@ inputs), inside :func:`helpers.x64`.
 """
 
 import pickle
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +47,8 @@ def inexact_leaves(tree: Any):
 
 # -- models and inputs in a dtype, made once (inside x64) ------------------------------
 
-_MODELS: Dict[Tuple[str, str], pax.Module] = {}
-_INPUTS: Dict[Tuple[str, str], Tuple[Any, ...]] = {}
+_MODELS: dict[tuple[str, str], pax.Module] = {}
+_INPUTS: dict[tuple[str, str], tuple[Any, ...]] = {}
 
 
 def with_imaginary_parts(model: pax.Module, seed: int = 0) -> pax.Module:
@@ -68,7 +68,7 @@ def model_in(case: LayerCase, dtype: np.dtype) -> pax.Module:
     return _MODELS[(case.id, dtype.name)]
 
 
-def inputs_in(case: LayerCase, dtype: np.dtype) -> Tuple[Any, ...]:
+def inputs_in(case: LayerCase, dtype: np.dtype) -> tuple[Any, ...]:
     """The case's inputs with float leaves in ``dtype`` (complex: plus ``0.5j * N(0, 1)``);
     integer inputs (token ids) unchanged."""
     if (case.id, dtype.name) not in _INPUTS:

@@ -16,7 +16,8 @@ properties found.
 import copy
 import os
 import pickle
-from typing import Any, Dict, Iterator, List, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +61,7 @@ def _set_attributes(module, attributes, name, training):
 class Node(pax.Module):
     """Sets the given ``(name, value)`` attributes in order; nothing of its own trainable."""
 
-    trainable_names: Tuple[str, ...] = ()
+    trainable_names: tuple[str, ...] = ()
 
     def __init__(self, attributes=(), name=None, training=True):
         _set_attributes(self, attributes, name, training)
@@ -80,7 +81,7 @@ class SNode(pax.StateModule):
         _set_attributes(self, attributes, name, training)
 
 
-_NODE_CLASSES: Dict[Tuple[str, ...], type] = {}
+_NODE_CLASSES: dict[tuple[str, ...], type] = {}
 
 
 def node_class(trainable) -> type:
@@ -328,14 +329,14 @@ def describe(value: Any) -> Any:
     return ("static", type(value), copy.deepcopy(value))
 
 
-def all_modules(module) -> List[pax.Module]:
+def all_modules(module) -> list[pax.Module]:
     out = [module]
     for sub in module.submodules():
         out.extend(all_modules(sub))
     return out
 
 
-def own_attrs(module) -> List[str]:
+def own_attrs(module) -> list[str]:
     return [n for n in module.__dict__ if not n.startswith("_")]
 
 
@@ -614,7 +615,7 @@ def test_vars_names_every_leaf_once(spec, seed):
     names = list(vc.keys())
     assert len(set(names)) == len(names)
 
-    by_id: Dict[int, List[str]] = {}
+    by_id: dict[int, list[str]] = {}
     for name, var in vc.items():
         by_id.setdefault(id(var.value), []).append(name)
     for path, leaf in pairs:

@@ -14,7 +14,8 @@ hidden units; the first ``D`` rows of every PAX weight act on ``x``):
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 from unittest import mock
 
 import haiku as hk
@@ -43,7 +44,7 @@ def _randomized(make: Callable[[], Any], seed: int, scale: float = 0.5) -> Any:
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
-def _gru_params(gru: GRU) -> Dict[str, Any]:
+def _gru_params(gru: GRU) -> dict[str, Any]:
     d = gru.input_dim
     zr, h = gru.xh_zr_fc, gru.xh_h_fc
     return {
@@ -55,7 +56,7 @@ def _gru_params(gru: GRU) -> Dict[str, Any]:
     }
 
 
-def _vanilla_rnn_params(rnn: VanillaRNN) -> Dict[str, Any]:
+def _vanilla_rnn_params(rnn: VanillaRNN) -> dict[str, Any]:
     d = rnn.input_dim
     return {
         "vanilla_rnn/linear": {"w": rnn.fc.weight[:d], "b": rnn.fc.bias},
@@ -69,7 +70,7 @@ class Cell:
 
     make: Callable[[int, int], RNN]  # (input_dim, hidden_dim) -> cell
     haiku_core: Callable[[int], hk.RNNCore]  # hidden_dim -> core (inside transform)
-    haiku_params: Callable[[Any], Dict[str, Any]]
+    haiku_params: Callable[[Any], dict[str, Any]]
     to_haiku: Callable[[Any], Any]  # pax state -> haiku state
     from_haiku: Callable[[Any], Any]  # haiku state -> pax state
     patch: Callable[[], Any] = contextlib.nullcontext

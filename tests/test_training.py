@@ -8,8 +8,6 @@
    BatchNorm (state that changes in training) trained with ``build_update_fn``.
 """
 
-from typing import Tuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,7 +29,7 @@ def mlp(in_dim: int = 1, hidden: int = 32, out_dim: int = 1, seed: int = 0) -> p
     )
 
 
-def sine_data(n: int = 128, seed: int = 0) -> Tuple[jax.Array, jax.Array]:
+def sine_data(n: int = 128, seed: int = 0) -> tuple[jax.Array, jax.Array]:
     x = jax.random.uniform(_key(seed), (n, 1), minval=-3.0, maxval=3.0)
     return x, jnp.sin(x)
 

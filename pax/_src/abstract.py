@@ -13,7 +13,8 @@ exactly as it found it (also when the constructor raises), so ``pax.eval_shape(C
 followed by ``C()`` builds the model that ``C()`` alone would have built.
 """
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 

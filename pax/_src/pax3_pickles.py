@@ -29,7 +29,8 @@ import inspect
 import sys
 import types
 import warnings
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .core.flattener import Flattener
 from .core.layout import LAYOUT_KEY
@@ -45,7 +46,7 @@ from .nn.lambda_module import Identity, Lambda
 from .nn.norms import BatchNorm, BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 
 # PAX 0.5's module path -> the classes a pickle may name there (pax's equivalents)
-PAX3_MODULES: Dict[str, Dict[str, type]] = {
+PAX3_MODULES: dict[str, dict[str, type]] = {
     "pax._src.core.base": {"EmptyNode": EmptyNode},
     "pax._src.core.utility_modules": {
         "ParameterModule": ParameterModule,
@@ -65,7 +66,7 @@ PAX3_MODULES: Dict[str, Dict[str, type]] = {
 }
 
 
-Fields = Dict[str, Any]
+Fields = dict[str, Any]
 
 
 def _channels_of_scale_or_offset(fields: Fields) -> int:
@@ -82,7 +83,7 @@ def _block_stride(fields: Fields) -> Any:
 
 
 # constructor arguments that PAX 0.5 did not keep as fields: how to find them
-DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
+DERIVED_ARGUMENTS: dict[type, dict[str, Callable[[Fields], Any]]] = {
     GroupNorm: {"num_channels": _channels_of_scale_or_offset},
     # only the initial weights depend on it, and those come from the pickle
     MultiHeadAttention: {"w_init_scale": lambda fields: 1.0},
@@ -110,10 +111,10 @@ DERIVED_ARGUMENTS: Dict[type, Dict[str, Callable[[Fields], Any]]] = {
 }
 
 
-def _reference(cls: type, fields: Fields) -> Optional[Module]:
+def _reference(cls: type, fields: Fields) -> Module | None:
     """A ``cls`` built by pax from the constructor arguments among ``fields``; ``None``
     where that fails (an argument PAX did not keep, a value pax does not accept)."""
-    derived: Dict[str, Callable[[Fields], Any]] = {}
+    derived: dict[str, Callable[[Fields], Any]] = {}
     for klass in reversed(cls.__mro__):
         derived.update(DERIVED_ARGUMENTS.get(klass, {}))
     kwargs = {}

@@ -33,7 +33,8 @@ sharding on the respective arg" for arrays already placed some other way.
 
 import math
 import re
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -44,8 +45,8 @@ from .abstract import eval_shape
 
 T = TypeVar("T")
 
-SpecLike = Union[PartitionSpec, None, Sequence[Any]]
-Rules = Union[Sequence[Tuple[Union[str, "re.Pattern[str]"], SpecLike]], Mapping[str, SpecLike]]
+SpecLike = PartitionSpec | None | Sequence[Any]
+Rules = Sequence[tuple[str | re.Pattern[str], SpecLike]] | Mapping[str, SpecLike]
 
 MSG_RULES_FORMAT = (
     "Sharding rules must be a sequence of (pattern, PartitionSpec) pairs, e.g.\n"
@@ -82,7 +83,7 @@ def _fmt(spec: PartitionSpec) -> str:
     return "PartitionSpec(" + ", ".join(repr(entry) for entry in spec) + ")"
 
 
-def _spec_axes(entry: Any) -> Tuple[str, ...]:
+def _spec_axes(entry: Any) -> tuple[str, ...]:
     """The mesh axis names one entry of a PartitionSpec splits a dimension over."""
     if entry is None or entry is PartitionSpec.UNCONSTRAINED:
         return ()
@@ -92,7 +93,7 @@ def _spec_axes(entry: Any) -> Tuple[str, ...]:
 
 
 def _check_spec_axes(spec: PartitionSpec, mesh: Mesh, where: str) -> None:
-    seen: List[str] = []
+    seen: list[str] = []
     for entry in spec:
         for name in _spec_axes(entry):
             if name not in mesh.shape:
@@ -109,7 +110,7 @@ def _check_spec_axes(spec: PartitionSpec, mesh: Mesh, where: str) -> None:
             seen.append(name)
 
 
-def _leaf_shape(leaf: Any, path: str) -> Tuple[int, ...]:
+def _leaf_shape(leaf: Any, path: str) -> tuple[int, ...]:
     shape = getattr(leaf, "shape", None)
     if shape is None:
         if isinstance(leaf, (int, float, complex, bool, np.number, np.bool_)):
@@ -121,7 +122,7 @@ def _leaf_shape(leaf: Any, path: str) -> Tuple[int, ...]:
     return tuple(shape)
 
 
-def check_spec(spec: PartitionSpec, shape: Tuple[int, ...], mesh: Mesh, path: str) -> None:
+def check_spec(spec: PartitionSpec, shape: tuple[int, ...], mesh: Mesh, path: str) -> None:
     """Raises ``ValueError`` unless ``spec`` can shard an array of ``shape`` over ``mesh``.
 
     >>> import jax, numpy as np
@@ -156,7 +157,7 @@ def check_spec(spec: PartitionSpec, shape: Tuple[int, ...], mesh: Mesh, path: st
             )
 
 
-def _parse_rules(rules: Any, mesh: Mesh) -> List[Tuple["re.Pattern[str]", PartitionSpec]]:
+def _parse_rules(rules: Any, mesh: Mesh) -> list[tuple["re.Pattern[str]", PartitionSpec]]:
     if isinstance(rules, Mapping):
         rules = list(rules.items())
     if isinstance(rules, (str, bytes)) or not isinstance(rules, Sequence):
@@ -338,7 +339,7 @@ def with_shardings(tree: T, shardings: Any) -> T:
 def init_sharded(
     constructor: Callable[..., T],
     mesh: Mesh,
-    rules: Optional[Rules] = None,
+    rules: Rules | None = None,
     *args: Any,
     **kwargs: Any,
 ) -> T:

@@ -10,7 +10,7 @@ survives a power loss. A process killed midway leaves the previous file as it wa
 import contextlib
 import os
 import secrets
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import PathLike
 

@@ -21,7 +21,8 @@ other damage with probability ``1 - 2**-32``. They guard against accidents, not 
 import json
 import os
 import zlib
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def metadata_checksum(name: str, version: str, structure: str) -> int:
     return zlib.crc32("\n".join([name, version, structure]).encode("utf-8"))
 
 
-def encode_metadata(structure: Mapping[str, Any], version: int = FORMAT_VERSION) -> Dict[str, str]:
+def encode_metadata(structure: Mapping[str, Any], version: int = FORMAT_VERSION) -> dict[str, str]:
     """The safetensors ``__metadata__`` map for a structure description."""
     text = json.dumps(structure, separators=(",", ":"), ensure_ascii=False)
     return {
@@ -62,7 +63,7 @@ def encode_metadata(structure: Mapping[str, Any], version: int = FORMAT_VERSION)
     }
 
 
-def decode_metadata(metadata: Optional[Mapping[str, str]], file: PathLike) -> Dict[str, Any]:
+def decode_metadata(metadata: Mapping[str, str] | None, file: PathLike) -> dict[str, Any]:
     """The structure description stored in ``metadata``; ``ValueError`` when the file
     is not a pax checkpoint, is from a newer format version, or is damaged."""
     metadata = metadata or {}

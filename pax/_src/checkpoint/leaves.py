@@ -11,7 +11,7 @@ a numpy array, a key, a Python scalar).
 """
 
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +21,7 @@ from .errors import show_path, unsupported_leaf
 
 ARRAY = "array"
 KEY = "key"
-PYTHON_SCALARS: Dict[str, type] = {"bool": bool, "int": int, "float": float}
+PYTHON_SCALARS: dict[str, type] = {"bool": bool, "int": int, "float": float}
 _PYTHON_DTYPES = {"bool": np.bool_, "int": np.int64, "float": np.float64}
 # array dtypes safetensors does not hold, stored as (real, imaginary) pairs of this dtype
 _STORED_AS_PAIRS = {"complex128": np.dtype(np.float64)}
@@ -35,8 +35,8 @@ class LeafSpec:
 
     kind: str
     dtype: str
-    shape: Tuple[int, ...]
-    impl: Optional[str] = None
+    shape: tuple[int, ...]
+    impl: str | None = None
 
     def show(self) -> str:
         """How this leaf is named in messages: ``a float32 array of shape (2, 3)``."""
@@ -46,14 +46,14 @@ class LeafSpec:
         article = "an" if self.dtype.startswith("int") else "a"
         return f"{article} {self.dtype} {noun} of shape {self.shape}"
 
-    def to_json(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"kind": self.kind, "dtype": self.dtype, "shape": list(self.shape)}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "dtype": self.dtype, "shape": list(self.shape)}
         if self.impl is not None:
             out["impl"] = self.impl
         return out
 
     @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "LeafSpec":
+    def from_json(cls, d: dict[str, Any]) -> "LeafSpec":
         """Raises ``KeyError``/``TypeError``/``ValueError`` on a malformed entry."""
         kind, dtype, shape, impl = d["kind"], d["dtype"], d["shape"], d.get("impl")
         if kind not in (ARRAY, KEY, *PYTHON_SCALARS) or not isinstance(dtype, str):
@@ -77,7 +77,7 @@ def _little_endian(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def encode(path: str, leaf: Any) -> Tuple[LeafSpec, np.ndarray]:
+def encode(path: str, leaf: Any) -> tuple[LeafSpec, np.ndarray]:
     """The spec and the (C-contiguous, little-endian) tensor that store ``leaf``."""
     if isinstance(leaf, jax.core.Tracer):
         raise unsupported_leaf(
@@ -130,7 +130,7 @@ def encode(path: str, leaf: Any) -> Tuple[LeafSpec, np.ndarray]:
     return spec, _little_endian(array)
 
 
-def stored_as(spec: LeafSpec) -> Tuple[str, Tuple[int, ...]]:
+def stored_as(spec: LeafSpec) -> tuple[str, tuple[int, ...]]:
     """The dtype name and shape of the tensor that stores an array leaf of ``spec``."""
     pair_dtype = _STORED_AS_PAIRS.get(spec.dtype)
     if spec.kind == ARRAY and pair_dtype is not None:
@@ -166,7 +166,7 @@ def spec_of_like(path: str, leaf: Any) -> LeafSpec:
     )
 
 
-def difference(like: LeafSpec, saved: LeafSpec) -> Optional[Tuple[str, str]]:
+def difference(like: LeafSpec, saved: LeafSpec) -> tuple[str, str] | None:
     """``(expected, found)`` phrases when ``saved`` cannot be loaded as ``like``."""
     if like.kind == ARRAY and saved.kind in PYTHON_SCALARS and like.shape == ():
         # e.g. a Python int that jax.eval_shape turned into an int32 ShapeDtypeStruct

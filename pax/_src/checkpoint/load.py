@@ -1,7 +1,7 @@
 """``pax.load``: a checkpoint read back into the shape of a given tree, after checks."""
 
 import os
-from typing import Any, List, Tuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -22,7 +22,7 @@ from .leaves import (
 )
 from .structure import Entry, describe, first_difference
 
-Saved = Tuple[str, LeafSpec, int]  # (path, spec, crc32)
+Saved = tuple[str, LeafSpec, int]  # (path, spec, crc32)
 
 
 def load(path: PathLike, like: Any) -> Any:
@@ -101,7 +101,7 @@ def load(path: PathLike, like: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, values)
 
 
-def _parse(structure: Any, file: str) -> Tuple[List[Entry], List[Saved]]:
+def _parse(structure: Any, file: str) -> tuple[list[Entry], list[Saved]]:
     """The node list and the leaf entries of a decoded structure description."""
     try:
         nodes = [(str(p), str(t)) for p, t in structure["nodes"]]

@@ -2,7 +2,7 @@
 
 import os
 import struct
-from typing import Any, Dict, List
+from typing import Any
 
 import jax
 import numpy as np
@@ -48,8 +48,8 @@ def save(path: PathLike, tree: Any) -> None:
         the same path.
     """
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-    tensors: Dict[str, np.ndarray] = {}
-    leaves: List[Dict[str, Any]] = []
+    tensors: dict[str, np.ndarray] = {}
+    leaves: list[dict[str, Any]] = []
     for key_path, leaf in flat:
         name = jax.tree_util.keystr(key_path)
         if name in tensors:

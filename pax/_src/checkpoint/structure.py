@@ -8,16 +8,16 @@ Static fields (hyper-parameters, activation functions, the training flag) are no
 part of it: on load they come from ``like``.
 """
 
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from ..core.structure import tree_nodes
 
 LEAF = "*"
 
-Entry = Tuple[str, str]
+Entry = tuple[str, str]
 
 
-def describe(tree: Any) -> List[Entry]:
+def describe(tree: Any) -> list[Entry]:
     """Every node of ``tree`` in pre-order as ``(path, type name)``, leaves as ``(path, "*")``.
 
     >>> import jax.numpy as jnp
@@ -29,7 +29,7 @@ def describe(tree: Any) -> List[Entry]:
     ]
 
 
-def first_difference(expected: List[Entry], found: List[Entry]) -> Optional[Tuple[str, str, str]]:
+def first_difference(expected: list[Entry], found: list[Entry]) -> tuple[str, str, str] | None:
     """The first node where two descriptions differ, as ``(path, expected, found)``
     phrases for an error message; ``None`` when they are equal.
 

@@ -1,6 +1,6 @@
 """``pax.experimental.Flattener``: modules kept as flat leaf lists (PAX 0.5)."""
 
-from typing import Any, Dict, List, TypeVar
+from typing import Any, TypeVar
 
 import jax
 
@@ -23,13 +23,13 @@ class Flattener(Module):
     Linear(in_dim=4, out_dim=4, with_bias=True)
     """
 
-    treedef_dict: Dict[str, Any]
-    leaves_dict: Dict[str, List[Any]]
+    treedef_dict: dict[str, Any]
+    leaves_dict: dict[str, list[Any]]
 
     def __init__(self, **trees: Any):
         super().__init__()
-        treedefs: Dict[str, Any] = {}
-        leaves: Dict[str, List[Any]] = {}
+        treedefs: dict[str, Any] = {}
+        leaves: dict[str, list[Any]] = {}
         for name, value in trees.items():
             leaves[name], treedefs[name] = jax.tree_util.tree_flatten(value)
         self.treedef_dict = treedefs

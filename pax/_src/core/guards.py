@@ -1,6 +1,7 @@
 """Checks that catch the common silent bugs of pytree modules."""
 
-from typing import Any, Callable, Dict, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import jax
 
@@ -103,8 +104,8 @@ def assert_no_sharing(root: Any) -> None:
     if not _has_sharing(root, Module):
         return
 
-    seen_modules: Dict[int, str] = {}
-    seen_arrays: Dict[int, str] = {}
+    seen_modules: dict[int, str] = {}
+    seen_arrays: dict[int, str] = {}
 
     def visit(node: Any, path: tuple) -> None:
         children, _ = jax.tree_util.tree_flatten_with_path(

@@ -11,7 +11,8 @@ cached hash.
 import functools
 import operator
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -29,7 +30,7 @@ CACHE_KEY = "_pax_cache"
 INTERNAL_KEYS = frozenset({LAYOUT_KEY, CACHE_KEY})
 
 
-def plain_dict(module: Any) -> Dict[str, Any]:
+def plain_dict(module: Any) -> dict[str, Any]:
     """A copy of ``module.__dict__`` without its per-instance caches: the starting
     point of every derived module."""
     d = dict(module.__dict__)
@@ -61,7 +62,7 @@ class Layout:
         "_hash",
     )
 
-    def __init__(self, kinds: Dict[str, int], values: Dict[str, Any]):
+    def __init__(self, kinds: dict[str, int], values: dict[str, Any]):
         self.kinds = kinds
         self.names = tuple(kinds)
         self.children = tuple(n for n, k in kinds.items() if k != STATIC)
@@ -72,7 +73,7 @@ class Layout:
         static_dict[LAYOUT_KEY] = self
         self.static_dict = static_dict
         self.get_children = _children_getter(self.children, self.mixed)
-        self._hash: Optional[int] = None
+        self._hash: int | None = None
 
     def __getattr__(self, name: str) -> Any:
         # only reached while the ``build`` slot is still empty
@@ -83,12 +84,12 @@ class Layout:
         raise AttributeError(name)
 
     # -- updates (each returns a new layout) --------------------------------
-    def with_field(self, name: str, kind: int, values: Dict[str, Any]) -> "Layout":
+    def with_field(self, name: str, kind: int, values: dict[str, Any]) -> "Layout":
         kinds = dict(self.kinds)
         kinds[name] = kind
         return Layout(kinds, values)
 
-    def without_field(self, name: str, values: Dict[str, Any]) -> "Layout":
+    def without_field(self, name: str, values: dict[str, Any]) -> "Layout":
         kinds = dict(self.kinds)
         del kinds[name]
         return Layout(kinds, values)
@@ -124,11 +125,11 @@ class Layout:
         return f"Layout(children={self.children}, static=({statics}))"
 
 
-def _layout_from_statics(kinds: Dict[str, int], statics: Dict[str, Any]) -> Layout:
+def _layout_from_statics(kinds: dict[str, int], statics: dict[str, Any]) -> Layout:
     return Layout(kinds, statics)
 
 
-def _children_getter(children: Tuple[str, ...], mixed: frozenset) -> Callable:
+def _children_getter(children: tuple[str, ...], mixed: frozenset) -> Callable:
     if mixed:
         return lambda d: tuple(wrap_mixed(d[n]) if n in mixed else d[n] for n in children)
     if len(children) == 0:
@@ -154,7 +155,7 @@ def _generate_builder(layout: Layout) -> Callable:
     for name in sorted(layout.mixed):
         lines.append(f"    d[{name!r}] = unwrap_mixed(d[{name!r}])")
     lines.append("    return module")
-    namespace: Dict[str, Any] = {
+    namespace: dict[str, Any] = {
         "static": layout.static_dict,
         "unwrap_mixed": unwrap_mixed,
     }
@@ -233,7 +234,7 @@ MSG_HIDDEN_NODE = (
 )
 
 
-def _describe(value: Any) -> Tuple[str, str]:
+def _describe(value: Any) -> tuple[str, str]:
     if isinstance(value, PaxNode):
         return f"a {type(value).__name__} module", "module"
     return "an array", "array"
@@ -259,7 +260,7 @@ def _hidden_node(value: Any, depth: int = 0, seen=None):
     if isinstance(value, types.MethodType):
         return _hidden_node(value.__self__, depth + 1, seen)
     if isinstance(value, functools.partial):
-        candidates: List[Any] = [value.func, *value.args, *value.keywords.values()]
+        candidates: list[Any] = [value.func, *value.args, *value.keywords.values()]
     elif isinstance(value, (set, frozenset)):
         candidates = list(value)
     elif isinstance(value, (list, tuple)):

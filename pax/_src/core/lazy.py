@@ -1,6 +1,7 @@
 """``pax.experimental.LazyModule``: submodules created on first use."""
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from .module import Module
 

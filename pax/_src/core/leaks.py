@@ -32,7 +32,8 @@ function is traced; a compiled step runs none of this. In eager code it costs an
 """
 
 import weakref
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +42,7 @@ import numpy as np
 from .context import STATE
 from .errors import LeakedTracerError
 
-Records = Dict[int, "weakref.ref[Any]"]
+Records = dict[int, "weakref.ref[Any]"]
 
 MSG_LEAKED_TRACER = (
     "The pure call of `{func}` returned a module holding, at `{path}`, a tracer of a JAX "
@@ -64,7 +65,7 @@ MSG_LEAKED_TRACER = (
 _PLAIN = (jax.Array, np.ndarray, np.generic, int, float, complex, bool, str, type(None))
 
 
-def tracer_leaves(value: Any) -> List[jax.core.Tracer]:
+def tracer_leaves(value: Any) -> list[jax.core.Tracer]:
     """The ``jax.core.Tracer`` leaves of ``value`` (fast for a single array)."""
     if isinstance(value, jax.core.Tracer):
         return [value]
@@ -124,11 +125,11 @@ def check_no_leaked_tracers(out: Any, records: Records, func: Callable) -> None:
     )
 
 
-def _use(tracers: List[Any]) -> None:
+def _use(tracers: list[Any]) -> None:
     jax.lax.optimization_barrier(tracers)
 
 
-def _finished(tracers: List[Any]) -> Any:
+def _finished(tracers: list[Any]) -> Any:
     """A tracer whose transform has finished, or ``None``."""
     staged = isinstance(jnp.zeros(()), jax.core.Tracer)
     try:

@@ -11,7 +11,8 @@ dtype of that precision, see :func:`complex_counterpart`.
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,7 @@ from .module import Module, with_statics
 T = TypeVar("T", bound=Module)
 
 POLICY_KEY = "_pax_mp_policy"
-_MP_CLASSES: Dict[type, type] = {}
+_MP_CLASSES: dict[type, type] = {}
 
 
 def complex_counterpart(dtype: Any) -> np.dtype:
@@ -83,8 +84,8 @@ def _wrap_method(func: Callable) -> Callable:
     def mixed_precision_method(self, *args, **kwargs):
         d = self.__dict__
         policy: jmp.Policy = d[POLICY_KEY]
-        originals: Dict[str, Any] = {}
-        casted: Dict[str, Any] = {}
+        originals: dict[str, Any] = {}
+        casted: dict[str, Any] = {}
         for name in d[LAYOUT_KEY].children:
             value = d[name]
             if _holds_module(value):
@@ -123,7 +124,7 @@ def _mp_class(base: type) -> type:
     cls = _MP_CLASSES.get(base)
     if cls is not None:
         return cls
-    methods: Dict[str, Any] = {}
+    methods: dict[str, Any] = {}
     for name in dir(base):
         if name != "__call__" and (name.startswith("_") or hasattr(Module, name)):
             continue

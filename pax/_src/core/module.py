@@ -12,7 +12,8 @@ checks that every layer has the attributes its classes annotate).
 """
 
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import jax
 
@@ -128,7 +129,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         d[LAYOUT_KEY] = _DEFAULT_LAYOUT
         return obj
 
-    def __init__(self, *, training: bool = True, name: Optional[str] = None):
+    def __init__(self, *, training: bool = True, name: str | None = None):
         self._name = name
         self._training = training
 
@@ -193,7 +194,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
     # -- properties -------------------------------------------------------------
     @property
-    def name(self) -> Optional[str]:
+    def name(self) -> str | None:
         """The optional name given at construction."""
         return self.__dict__["_name"]
 
@@ -209,7 +210,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         return self.__dict__["_training"]
 
     @property
-    def pytree_attributes(self) -> Tuple[str, ...]:
+    def pytree_attributes(self) -> tuple[str, ...]:
         """The names of the attributes that are pytree children, in order (PAX 0.5).
 
         >>> import pax
@@ -298,7 +299,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         """A copy with attribute ``name`` set to ``value`` (it may be new)."""
         return self._mutated_copy({name: value})
 
-    def _mutated_copy(self: T, attributes: Dict[str, Any]) -> T:
+    def _mutated_copy(self: T, attributes: dict[str, Any]) -> T:
         module = self.copy()
         with opened(module, refresh=False):
             for name, value in attributes.items():
@@ -349,10 +350,10 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         return module
 
     # -- submodules ------------------------------------------------------------------
-    def submodules(self) -> List["Module"]:
+    def submodules(self) -> list["Module"]:
         """The direct submodules, in attribute order."""
         d = self.__dict__
-        out: List[Module] = []
+        out: list[Module] = []
         for name in d[LAYOUT_KEY].children:
             value = d[name]
             if isinstance(value, Module):
@@ -402,7 +403,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         return hash((treedef, shapes))
 
     # -- calling ----------------------------------------------------------------
-    def __mod__(self, args: Any) -> Tuple[Any, Any]:
+    def __mod__(self, args: Any) -> tuple[Any, Any]:
         """``module % x`` is ``pax.module_and_value(module)(x)``; a tuple spreads.
 
         >>> import jax.numpy as jnp, pax
@@ -419,7 +420,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         return module_and_value(self)(args)
 
     # -- pickling --------------------------------------------------------------------
-    def __setstate__(self, state: Dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         """``pickle`` fills a new module's ``__dict__``. A module pickled by PAX 0.5 (whose
         ``__dict__`` lists ``_pytree_attributes`` and has no pax layout) is rebuilt by
         setting its attributes as ``__init__`` would, after the converter that
@@ -435,7 +436,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
                 setattr(self, name, value)
 
     # -- state dicts ------------------------------------------------------------
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """Nested dict of the array leaves: modules become dicts, others ``None``.
 
         >>> import pax
@@ -446,7 +447,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
 
         return module_to_state_dict(self)
 
-    def load_state_dict(self: T, state_dict: Dict[str, Any]) -> T:
+    def load_state_dict(self: T, state_dict: dict[str, Any]) -> T:
         """A copy with arrays taken from ``state_dict`` (as made by ``state_dict()``)."""
         from .state_dict import module_from_state_dict
 
@@ -478,7 +479,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         return self
 
     # -- printing -------------------------------------------------------------------
-    def _repr(self, info: Optional[Dict[str, Any]] = None) -> str:
+    def _repr(self, info: dict[str, Any] | None = None) -> str:
         name = f"({self.name}) " if self.name is not None else ""
         cls_name = type(self).__qualname__
         if not info:
@@ -495,7 +496,7 @@ class Module(PaxNode, metaclass=_ModuleMeta):
         except Exception:  # noqa: BLE001 - a broken __repr__ must not hide an error
             return type(self).__qualname__
 
-    def summary(self, return_list: bool = False) -> Union[str, List[str]]:
+    def summary(self, return_list: bool = False) -> str | list[str]:
         """A tree view of the module and its submodules.
 
         >>> import jax, pax
@@ -531,7 +532,7 @@ def _flatten_with_keys(module: Module):
     return list(zip(layout.child_keys, children)), layout
 
 
-def _make_unflatten(cls: Type[Module]):
+def _make_unflatten(cls: type[Module]):
     new = super(PaxNode, cls).__new__
 
     def unflatten(layout: Layout, children):
@@ -548,7 +549,7 @@ jax.tree_util.register_pytree_with_keys(
 # -- helpers ---------------------------------------------------------------------------
 
 
-def module_from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
+def module_from_dict(cls: type[T], d: dict[str, Any]) -> T:
     """A new ``cls`` instance whose ``__dict__`` is ``d`` (no ``__init__``, no checks):
     how every derived module (a copy with some attributes changed) is made."""
     module = blank_instance(cls)
@@ -557,7 +558,7 @@ def module_from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
 
 
 def with_statics(
-    module: T, statics: Dict[str, Any], cls: Optional[type] = None, drop: Tuple[str, ...] = ()
+    module: T, statics: dict[str, Any], cls: type | None = None, drop: tuple[str, ...] = ()
 ) -> T:
     """A shallow copy with static attributes set (``statics``) or removed (``drop``),
     optionally of another class ``cls`` (no checks)."""
@@ -612,10 +613,10 @@ def merge(module: T, other: T) -> T:
 
 # How a PAX 0.5 module's pickled fields become pax's (`Module.__setstate__`): installed by
 # pax/_src/pax3_pickles.py, which knows PAX's classes; the core does not.
-_PAX3_STATE_CONVERTER: Optional[Callable[[type, Dict[str, Any]], Dict[str, Any]]] = None
+_PAX3_STATE_CONVERTER: Callable[[type, dict[str, Any]], dict[str, Any]] | None = None
 
 
-def set_pax3_state_converter(converter: Callable[[type, Dict[str, Any]], Dict[str, Any]]) -> None:
+def set_pax3_state_converter(converter: Callable[[type, dict[str, Any]], dict[str, Any]]) -> None:
     """Install the function that maps a PAX 0.5 module's pickled fields to pax's."""
     global _PAX3_STATE_CONVERTER
     _PAX3_STATE_CONVERTER = converter

@@ -1,7 +1,8 @@
 """``pax.experimental.mutable``: a mutable copy of a module inside a ``with`` block."""
 
 import contextlib
-from typing import Iterator, List, TypeVar
+from collections.abc import Iterator
+from typing import TypeVar
 
 from .guards import assert_no_sharing
 from .leaks import check_no_leaked_tracers
@@ -28,7 +29,7 @@ def mutable(module: T) -> Iterator[T]:
     if not isinstance(module, Module):
         raise TypeError(f"mutable expects a pax module, got {type(module).__name__}.")
     copy = module.copy()
-    modules: List[Module] = []
+    modules: list[Module] = []
     collect_modules(copy, modules)
     with pure_frame(modules) as frame:
         yield copy

@@ -5,7 +5,7 @@ the Objax-style variables. An attribute of a module that holds a ``PaxNode`` or 
 array (or a container of them) is a pytree child of that module.
 """
 
-from typing import Any, Type
+from typing import Any
 
 import jax
 import numpy as np
@@ -17,7 +17,7 @@ class PaxNode:
     __slots__ = ()
 
 
-def blank_instance(cls: Type["PaxNode"]) -> Any:
+def blank_instance(cls: type["PaxNode"]) -> Any:
     """A new, uninitialized instance of ``cls`` (``__init__`` is not run).
 
     Works for subclasses that also derive from a builtin such as ``list``."""

@@ -1,7 +1,8 @@
 """Trainable parameters: ``parameters_method`` and the functions built on it."""
 
 import functools
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import jax
 

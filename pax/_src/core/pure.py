@@ -1,8 +1,9 @@
 """``pax.pure``: the only place where modules may be mutated."""
 
 import functools
+from collections.abc import Callable
 from types import MethodType
-from typing import Any, Callable, List, Tuple, TypeVar
+from typing import Any, TypeVar
 
 import jax
 
@@ -14,7 +15,7 @@ from .mutation import pure_frame
 O = TypeVar("O")
 
 
-def collect_modules(tree: Any, out: List[Module]) -> None:
+def collect_modules(tree: Any, out: list[Module]) -> None:
     """Append every module in ``tree`` (and every submodule) to ``out``."""
     for leaf in jax.tree_util.tree_leaves(tree, is_leaf=lambda x: isinstance(x, Module)):
         if isinstance(leaf, Module):
@@ -27,7 +28,7 @@ def _copy(tree: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _split_callable(func: Callable, caller: str) -> Tuple[Callable, Tuple[Any, ...]]:
+def _split_callable(func: Callable, caller: str) -> tuple[Callable, tuple[Any, ...]]:
     """A module or bound method becomes (plain function, leading arguments)."""
     if isinstance(func, MethodType) and isinstance(func.__self__, Module):
         return func.__func__, (func.__self__,)
@@ -60,7 +61,7 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
     def wrapper(*args, **kwargs):
         fn, leading = _split_callable(func, "pax.pure")
         args, kwargs = _copy(((*leading, *args), kwargs))
-        modules: List[Module] = []
+        modules: list[Module] = []
         collect_modules((args, kwargs), modules)
         # the copies, then every module created while `fn` runs (see mutation.py)
         with pure_frame(modules) as frame:
@@ -72,7 +73,7 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
     return wrapper
 
 
-def _check_returned_modules(out: Any, *mutated: List[Module]) -> None:
+def _check_returned_modules(out: Any, *mutated: list[Module]) -> None:
     """Modules that were mutable in this call and come back must still be trees:
     an assignment such as ``self.b = self.a`` or ``self.b = [self.w]`` is caught
     here, when the call returns, so a swap (``self.a, self.b = self.b, self.a``) works."""
@@ -82,7 +83,7 @@ def _check_returned_modules(out: Any, *mutated: List[Module]) -> None:
             assert_no_sharing(leaf)
 
 
-def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[Any, O]]:
+def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., tuple[Any, O]]:
     """A pure function that calls a module (or a module's method) and returns
     ``(updated_module, output)``.
 
@@ -105,7 +106,7 @@ def module_and_value(module_or_method: Callable[..., O]) -> Callable[..., Tuple[
     return functools.partial(run, *leading) if leading else run
 
 
-def purecall(module: Callable[..., O], *args: Any, **kwargs: Any) -> Tuple[Any, O]:
+def purecall(module: Callable[..., O], *args: Any, **kwargs: Any) -> tuple[Any, O]:
     """Call ``module(*args, **kwargs)`` purely; return ``(updated_module, output)``.
 
     >>> import jax.numpy as jnp, pax

@@ -14,7 +14,8 @@ import contextlib
 import numbers
 import random
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 import numpy as np

@@ -1,6 +1,6 @@
 """Saving a module's arrays to a nested dict and loading them back."""
 
-from typing import Any, Dict, TypeVar
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -24,7 +24,7 @@ def _leaf_to_state(x: Any) -> Any:
     return None
 
 
-def module_to_state_dict(module: Module) -> Dict[str, Any]:
+def module_to_state_dict(module: Module) -> dict[str, Any]:
     """Nested dict of array leaves: submodules become dicts, other values ``None``."""
     d = module.__dict__
     return {
@@ -93,7 +93,7 @@ def _first_difference(current: Any, saved: Any, path: str) -> str | None:
     return None
 
 
-def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -> T:
+def module_from_state_dict(module: T, state: dict[str, Any], prefix: str = "") -> T:
     """A copy of ``module`` with arrays from ``state`` (see ``Module.state_dict``).
 
     A trainable parameter must keep its shape; a non-trainable array (a buffer, such as
@@ -146,7 +146,7 @@ def module_from_state_dict(module: T, state: Dict[str, Any], prefix: str = "") -
     return module_from_dict(type(module), new_d)
 
 
-def save_weights_to_dict(module: Module) -> Dict[str, Any]:
+def save_weights_to_dict(module: Module) -> dict[str, Any]:
     """PAX 0.5's name for :meth:`pax.Module.state_dict`: a nested dict of the array
     leaves, in which submodules become dicts and other values ``None``.
 
@@ -159,7 +159,7 @@ def save_weights_to_dict(module: Module) -> Dict[str, Any]:
     return module_to_state_dict(module)
 
 
-def load_weights_from_dict(module: T, state_dict: Dict[str, Any]) -> T:
+def load_weights_from_dict(module: T, state_dict: dict[str, Any]) -> T:
     """PAX 0.5's name for :meth:`pax.Module.load_state_dict`: a copy of ``module``
     with the arrays of ``state_dict`` (as made by :func:`save_weights_to_dict`).
 

@@ -9,7 +9,8 @@ more than :func:`get_constant_warning_bytes` of them.
 """
 
 import dataclasses
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import numpy as np
@@ -24,7 +25,7 @@ from .warn import warn_at
 #: >>> pax.debug.DEFAULT_CONSTANT_WARNING_BYTES
 #: 1048576
 DEFAULT_CONSTANT_WARNING_BYTES = 1 << 20  # 1 MiB
-_threshold: List[Optional[int]] = [DEFAULT_CONSTANT_WARNING_BYTES]
+_threshold: list[int | None] = [DEFAULT_CONSTANT_WARNING_BYTES]
 
 
 class CapturedConstantsWarning(UserWarning):
@@ -41,7 +42,7 @@ class CapturedConstantsWarning(UserWarning):
     """
 
 
-def set_constant_warning_bytes(nbytes: Optional[int]) -> Optional[int]:
+def set_constant_warning_bytes(nbytes: int | None) -> int | None:
     """Set the size above which ``pax.build_update_fn`` and ``pax.Jit`` warn about
     captured constants (``None``: never); returns the previous setting.
 
@@ -61,7 +62,7 @@ def set_constant_warning_bytes(nbytes: Optional[int]) -> Optional[int]:
     return previous
 
 
-def get_constant_warning_bytes() -> Optional[int]:
+def get_constant_warning_bytes() -> int | None:
     """The current threshold of the captured-constants warning (default 1 MiB).
 
     >>> import pax
@@ -81,7 +82,7 @@ def format_bytes(nbytes: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _aval_text(shape: Tuple[int, ...], dtype: Any) -> str:
+def _aval_text(shape: tuple[int, ...], dtype: Any) -> str:
     return f"{np.dtype(dtype).name}[{','.join(str(d) for d in shape)}]"
 
 
@@ -100,11 +101,11 @@ class Constant:
     ((8,), 32, "global 'bias'")
     """
 
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
     dtype: str
     nbytes: int
-    origin: Optional[str] = None
-    module_type: Optional[str] = None
+    origin: str | None = None
+    module_type: str | None = None
     path: str = ""
 
     @property
@@ -119,7 +120,7 @@ class Constant:
         return f"{_aval_text(self.shape, self.dtype):<20} {size:>10}  {self.where}"
 
 
-class Constants(List[Constant]):
+class Constants(list[Constant]):
     """The list ``find_constants`` returns (largest first); ``str()`` is a report.
 
     >>> import jax.numpy as jnp, pax

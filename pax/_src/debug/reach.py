@@ -18,7 +18,8 @@ import os
 import sys
 import sysconfig
 import types
-from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 import numpy as np
@@ -47,7 +48,7 @@ class Reached:
 
     array: Any
     origin: str  # e.g. "closure 'model'", "global 'table'", "self"
-    module_type: Optional[str] = None  # the pax module holding it, e.g. "Sequential"
+    module_type: str | None = None  # the pax module holding it, e.g. "Sequential"
     path: str = ""  # attribute path in that module (or container path), e.g. ".fc.weight"
 
     @property
@@ -67,7 +68,7 @@ def is_concrete_array(x: Any) -> bool:
     return isinstance(x, jax.Array)
 
 
-def reachable_arrays(fn: Any) -> List[Reached]:
+def reachable_arrays(fn: Any) -> list[Reached]:
     """The concrete arrays ``fn`` holds or refers to, each once (first place found).
 
     >>> import jax.numpy as jnp, pax
@@ -92,7 +93,7 @@ def _is_library(obj: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _library_dirs(imported: FrozenSet[str]) -> Tuple[str, ...]:
+def _library_dirs(imported: frozenset[str]) -> tuple[str, ...]:
     dirs = []
     for name in imported:
         file = getattr(sys.modules.get(name), "__file__", None)
@@ -122,11 +123,11 @@ def _global_names(code: types.CodeType) -> Iterator[str]:
 
 class _Walker:
     def __init__(self) -> None:
-        self.found: List[Reached] = []
-        self._arrays: Set[int] = set()
-        self._seen: Set[int] = set()
+        self.found: list[Reached] = []
+        self._arrays: set[int] = set()
+        self._seen: set[int] = set()
 
-    def _add(self, array: Any, origin: str, module_type: Optional[str], path: str) -> None:
+    def _add(self, array: Any, origin: str, module_type: str | None, path: str) -> None:
         if is_concrete_array(array) and id(array) not in self._arrays:
             self._arrays.add(id(array))
             self.found.append(Reached(array, origin, module_type, path))
@@ -233,7 +234,7 @@ class _Walker:
             except ValueError:  # an empty cell
                 continue
             self.value(content, _join(origin, f"closure '{name}'"), "", depth + 1)
-        namespace: Dict[str, Any] = fn.__globals__
+        namespace: dict[str, Any] = fn.__globals__
         for name in dict.fromkeys(_global_names(code)):
             if name in namespace:
                 item = namespace[name]

@@ -13,7 +13,8 @@ the wrapper costs nothing once compiled.
 import functools
 import inspect
 import logging
-from typing import Any, Callable, Dict, List, Optional, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from .signature import Signature, describe, diff
 from .warn import warn_at
@@ -114,7 +115,7 @@ def explain_retraces(fn: F) -> F:
         )
     name_of = _argument_names(fn)
     label = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    state: Dict[str, Any] = {"previous": None, "failed": False, "count": 0}
+    state: dict[str, Any] = {"previous": None, "failed": False, "count": 0}
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -127,7 +128,7 @@ def explain_retraces(fn: F) -> F:
             return fn(*args, **kwargs)
         state["count"] += 1
         wrapper.trace_count = state["count"]  # type: ignore[attr-defined]
-        previous: Optional[Signature] = state["previous"]
+        previous: Signature | None = state["previous"]
         if previous is not None:
             _report(fn, label, state["count"], previous, signature, state["failed"])
         state["previous"] = signature
@@ -141,7 +142,7 @@ def explain_retraces(fn: F) -> F:
 
 
 def _report(fn: Any, label: str, count: int, old: Signature, new: Signature, failed: bool) -> None:
-    lines: List[str] = diff(old, new)
+    lines: list[str] = diff(old, new)
     head = f"`{label}` is traced again (trace {count})"
     if lines:
         message = (

@@ -10,7 +10,7 @@ differ, in words. Paths read like code: ``model.layers[3].rate``.
 
 import dataclasses
 import reprlib
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -38,7 +38,7 @@ class Entry:
     tracer: bool = False
 
 
-Signature = Dict[Tuple[Any, ...], Tuple[str, Entry]]  # path parts -> (path text, entry)
+Signature = dict[tuple[Any, ...], tuple[str, Entry]]  # path parts -> (path text, entry)
 
 
 def describe(tree: Any, root: str, out: Signature) -> None:
@@ -58,7 +58,7 @@ def _array_entry(x: Any) -> Entry:
     return Entry("array", (text, str(aval)), text, tracer=aval is not None)
 
 
-def _describe(tree: Any, parts: Tuple[Any, ...], path: str, out: Signature) -> None:
+def _describe(tree: Any, parts: tuple[Any, ...], path: str, out: Signature) -> None:
     if isinstance(tree, (jax.Array, np.ndarray)) or isinstance(tree, jax.core.Tracer):
         out[parts] = (path, _array_entry(tree))
     elif isinstance(tree, OpaqueModule):
@@ -84,7 +84,7 @@ def _describe(tree: Any, parts: Tuple[Any, ...], path: str, out: Signature) -> N
         _describe_other(tree, parts, path, out)
 
 
-def _describe_module(module: Module, parts: Tuple[Any, ...], path: str, out: Signature) -> None:
+def _describe_module(module: Module, parts: tuple[Any, ...], path: str, out: Signature) -> None:
     d = module.__dict__
     layout: Layout = d[LAYOUT_KEY]
     cls = type(module)
@@ -97,7 +97,7 @@ def _describe_module(module: Module, parts: Tuple[Any, ...], path: str, out: Sig
         _describe(d[name], parts + (("attr", name),), f"{path}.{name}", out)
 
 
-def _describe_other(tree: Any, parts: Tuple[Any, ...], path: str, out: Signature) -> None:
+def _describe_other(tree: Any, parts: tuple[Any, ...], path: str, out: Signature) -> None:
     """A leaf that is a Python value, or a pytree node of another type."""
     children, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is not tree)
     if len(children) == 1 and children[0][0] == () and children[0][1] is tree:
@@ -125,7 +125,7 @@ def _same(a: Entry, b: Entry) -> bool:
     return bool(a.key == b.key)
 
 
-def _change(old: Entry, new: Entry) -> Optional[str]:
+def _change(old: Entry, new: Entry) -> str | None:
     """What changed between two entries of one path, or ``None`` when the difference
     is told by the entries below it (attributes added or removed)."""
     if old.kind == "module" and new.kind == "module" and old.key[0] is new.key[0]:
@@ -172,7 +172,7 @@ def _array_change(old: str, new: str) -> str:
     return text
 
 
-def _inside(parts: Tuple[Any, ...], roots: List[Tuple[Any, ...]]) -> bool:
+def _inside(parts: tuple[Any, ...], roots: list[tuple[Any, ...]]) -> bool:
     return any(parts[: len(r)] == r for r in roots)
 
 
@@ -185,14 +185,14 @@ def _replaced(old: Entry, new: Entry) -> bool:
     return old.kind == "node" and old.text != new.text
 
 
-def diff(old: Signature, new: Signature) -> List[str]:
+def diff(old: Signature, new: Signature) -> list[str]:
     """The differences between two signatures, one line per path, in words.
 
     The same change of a static field in many modules (``model.eval()`` sets
     ``training`` in every submodule) is one line that counts the others.
     """
-    changes: List[Tuple[str, str, Any]] = []  # (path, change, grouping key or None)
-    covered: List[Tuple[Any, ...]] = []  # replaced, added or removed subtrees
+    changes: list[tuple[str, str, Any]] = []  # (path, change, grouping key or None)
+    covered: list[tuple[Any, ...]] = []  # replaced, added or removed subtrees
     for parts, (path, entry) in new.items():
         if _inside(parts, covered):
             continue
@@ -217,12 +217,12 @@ def diff(old: Signature, new: Signature) -> List[str]:
     return _grouped(changes)
 
 
-def _grouped(changes: List[Tuple[str, str, Any]]) -> List[str]:
-    paths_of: Dict[Any, List[str]] = {}
+def _grouped(changes: list[tuple[str, str, Any]]) -> list[str]:
+    paths_of: dict[Any, list[str]] = {}
     for path, _, group in changes:
         if group is not None:
             paths_of.setdefault(group, []).append(path)
-    lines: List[str] = []
+    lines: list[str] = []
     for path, change, group in changes:
         same = paths_of.get(group, [path]) if group is not None else [path]
         if same[0] != path:

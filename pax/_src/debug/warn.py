@@ -3,10 +3,10 @@
 import functools
 import types
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any
 
 
-def code_location(fn: Any) -> Optional[Tuple[str, int, str]]:
+def code_location(fn: Any) -> tuple[str, int, str] | None:
     """(file, line, module) where the user's function ``fn`` is defined, if known."""
     for _ in range(16):  # through decorators (functools.wraps), partials and methods
         wrapped = getattr(fn, "__wrapped__", None)

@@ -1,13 +1,11 @@
 """Activation functions of ``pax.functional`` (thin wrappers over ``jax.nn``)."""
 
-from typing import Optional, Tuple, Union
-
 import jax
 import jax.numpy as jnp
 import jax.scipy.special
 from jax.typing import ArrayLike
 
-Axis = Optional[Union[int, Tuple[int, ...]]]
+Axis = int | tuple[int, ...] | None
 
 
 def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> jax.Array:
@@ -79,8 +77,8 @@ def log_sigmoid(x: ArrayLike) -> jax.Array:
 def log_softmax(
     x: ArrayLike,
     axis: Axis = -1,
-    where: Optional[ArrayLike] = None,
-    initial: Optional[ArrayLike] = None,
+    where: ArrayLike | None = None,
+    initial: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Log-softmax: ``x_i - log(sum_j exp(x_j))`` along ``axis``.
 
@@ -107,10 +105,10 @@ def log_softmax(
 def logsumexp(
     a: ArrayLike,
     axis: Axis = None,
-    b: Optional[ArrayLike] = None,
+    b: ArrayLike | None = None,
     keepdims: bool = False,
     return_sign: bool = False,
-) -> Union[jax.Array, Tuple[jax.Array, jax.Array]]:
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""``log(sum(b * exp(a)))`` over ``axis`` (all axes by default), computed stably
     (``jax.scipy.special.logsumexp``).
 
@@ -172,8 +170,8 @@ def sigmoid(x: ArrayLike) -> jax.Array:
 def softmax(
     x: ArrayLike,
     axis: Axis = -1,
-    where: Optional[ArrayLike] = None,
-    initial: Optional[ArrayLike] = None,
+    where: ArrayLike | None = None,
+    initial: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Softmax: ``exp(x_i) / sum_j exp(x_j)`` along ``axis`` (the outputs along ``axis``
     sum to one).

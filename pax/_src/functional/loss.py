@@ -1,6 +1,6 @@
 """Losses of ``pax.functional.loss``."""
 
-from typing import Iterable, Optional, Tuple, Union
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -9,10 +9,10 @@ from jax.typing import ArrayLike
 
 from .activation import logsumexp
 
-KeepAxis = Optional[Union[int, Iterable[int]]]
+KeepAxis = int | Iterable[int] | None
 
 
-def _kept_axes(fn: str, ndim: int, keep_axis: KeepAxis) -> Tuple[int, ...]:
+def _kept_axes(fn: str, ndim: int, keep_axis: KeepAxis) -> tuple[int, ...]:
     if keep_axis is None:
         return ()
     axes = (keep_axis,) if isinstance(keep_axis, (int, np.integer)) else tuple(keep_axis)
@@ -55,7 +55,7 @@ def cross_entropy_logits(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
     return logsumexp(logits, axis=-1) - (logits * labels).sum(-1)  # type: ignore[operator]
 
 
-def cross_entropy_logits_sparse(logits: ArrayLike, labels: Union[ArrayLike, int]) -> jax.Array:
+def cross_entropy_logits_sparse(logits: ArrayLike, labels: ArrayLike | int) -> jax.Array:
     """Softmax cross-entropy with integer labels: ``cross_entropy_logits`` with
     ``one_hot(labels)``, without building the one-hot array.
 
@@ -173,7 +173,7 @@ def mean_squared_log_error(
     return _mean_keeping("mean_squared_log_error", loss, keep_axis)
 
 
-def sigmoid_cross_entropy_logits(logits: ArrayLike, labels: Union[ArrayLike, int]) -> jax.Array:
+def sigmoid_cross_entropy_logits(logits: ArrayLike, labels: ArrayLike | int) -> jax.Array:
     r"""Elementwise sigmoid cross-entropy
     :math:`-y \log \sigma(o) - (1 - y) \log(1 - \sigma(o))`, computed stably as
     :math:`\max(o, 0) - o y + \log(1 + e^{-|o|})`.

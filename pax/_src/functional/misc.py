@@ -1,7 +1,8 @@
 """Array operations of ``pax.functional`` (Objax's "misc" functions)."""
 
 import enum
-from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar, Union
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +39,7 @@ class Interpolate(str, enum.Enum):
         return self.value
 
 
-def _method(fn: str, mode: Union[Interpolate, str]) -> str:
+def _method(fn: str, mode: Interpolate | str) -> str:
     if isinstance(mode, Interpolate):
         return mode.value
     if isinstance(mode, str) and mode.lower() in {m.value for m in Interpolate}:
@@ -47,7 +48,7 @@ def _method(fn: str, mode: Union[Interpolate, str]) -> str:
     raise ValueError(f"{fn}: unknown interpolation method {mode!r}; use one of {choices}.")
 
 
-def _positive_ints(fn: str, arg: str, value: object) -> Tuple[int, ...]:
+def _positive_ints(fn: str, arg: str, value: object) -> tuple[int, ...]:
     """``value`` (an int or a tuple of ints) as a tuple of positive ints."""
     values = (value,) if _is_int(value) else value
     if (
@@ -107,9 +108,9 @@ def flatten(x: ArrayLike) -> jax.Array:
 
 def interpolate(
     input: ArrayLike,
-    size: Optional[Union[int, Tuple[int, ...]]] = None,
-    scale_factor: Optional[Union[int, Tuple[int, ...]]] = None,
-    mode: Union[Interpolate, str] = Interpolate.BILINEAR,
+    size: int | tuple[int, ...] | None = None,
+    scale_factor: int | tuple[int, ...] | None = None,
+    mode: Interpolate | str = Interpolate.BILINEAR,
 ) -> jax.Array:
     """Resize an array to ``size`` or by ``scale_factor`` (``jax.image.resize``).
 
@@ -194,7 +195,7 @@ def one_hot(x: ArrayLike, num_classes: int, *, dtype: Any = None, axis: int = -1
 
 
 def pad(
-    array: ArrayLike, pad_width: Any, mode: Union[str, Callable] = "constant", **kwargs: Any
+    array: ArrayLike, pad_width: Any, mode: str | Callable = "constant", **kwargs: Any
 ) -> jax.Array:
     """Pad an array (``jax.numpy.pad``, numpy's semantics).
 
@@ -222,13 +223,13 @@ def pad(
 
 
 def scan(
-    f: Callable[[Carry, Any], Tuple[Carry, Any]],
+    f: Callable[[Carry, Any], tuple[Carry, Any]],
     init: Carry,
     xs: Any,
-    length: Optional[int] = None,
+    length: int | None = None,
     reverse: bool = False,
     unroll: int = 1,
-) -> Tuple[Carry, Any]:
+) -> tuple[Carry, Any]:
     """Scan ``f`` over the leading axis of ``xs`` while carrying a state
     (``jax.lax.scan``): roughly ``for x in xs: carry, y = f(carry, x)``, returning the
     final carry and the stacked ``y``.
@@ -264,7 +265,7 @@ def stop_gradient(x: T) -> T:
     return lax.stop_gradient(x)
 
 
-def top_k(operand: ArrayLike, k: int) -> Tuple[jax.Array, jax.Array]:
+def top_k(operand: ArrayLike, k: int) -> tuple[jax.Array, jax.Array]:
     """The ``k`` largest values along the last axis, in decreasing order, and their
     indices (``jax.lax.top_k``).
 
@@ -308,8 +309,8 @@ def rsqrt(x: ArrayLike) -> jax.Array:
 
 def upsample_2d(
     x: ArrayLike,
-    scale: Union[Tuple[int, int], int],
-    method: Union[Interpolate, str] = Interpolate.BILINEAR,
+    scale: tuple[int, int] | int,
+    method: Interpolate | str = Interpolate.BILINEAR,
 ) -> jax.Array:
     """Upscale ``(N, C, H, W)`` images by integer factors (``jax.image.resize`` on H, W).
 

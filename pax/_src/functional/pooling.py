@@ -1,6 +1,6 @@
 """Pooling and space/batch/channel rearrangements of ``pax.functional`` (NCHW layout)."""
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -10,15 +10,15 @@ from jax.typing import ArrayLike
 
 from ..nn.padding import ConvPadding, normalize_padding
 
-IntPair = Union[int, Tuple[int, int]]
-PoolPadding = Union[ConvPadding, str, int, Tuple[int, int], Sequence[Tuple[int, int]]]
+IntPair = int | tuple[int, int]
+PoolPadding = ConvPadding | str | int | tuple[int, int] | Sequence[tuple[int, int]]
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _pair(fn: str, arg: str, value: object) -> Tuple[int, int]:
+def _pair(fn: str, arg: str, value: object) -> tuple[int, int]:
     """``value`` as a pair of positive ints (an int is used for both dimensions)."""
     if _is_int(value):
         pair = (int(value), int(value))  # type: ignore[call-overload]
@@ -31,7 +31,7 @@ def _pair(fn: str, arg: str, value: object) -> Tuple[int, int]:
     return pair
 
 
-def _padding(fn: str, padding: object) -> Union[str, Tuple[Tuple[int, int], ...]]:
+def _padding(fn: str, padding: object) -> str | tuple[tuple[int, int], ...]:
     """``'SAME'``/``'VALID'``, or explicit ``((low, high), (low, high))`` for (H, W).
 
     An int ``p`` pads ``p`` on both sides of H and W; a pair of ints ``(low, high)`` is used
@@ -73,7 +73,7 @@ def _pool(
     fn: str,
     x: ArrayLike,
     size: IntPair,
-    strides: Optional[IntPair],
+    strides: IntPair | None,
     padding: PoolPadding,
     init: object,
     op: object,
@@ -91,7 +91,7 @@ def _pool(
 def average_pool_2d(
     x: ArrayLike,
     size: IntPair = 2,
-    strides: Optional[IntPair] = None,
+    strides: IntPair | None = None,
     padding: PoolPadding = ConvPadding.VALID,
 ) -> jax.Array:
     """Average pooling of ``(N, C, H, W)`` inputs with a ``size`` window.
@@ -122,7 +122,7 @@ def average_pool_2d(
 def max_pool_2d(
     x: ArrayLike,
     size: IntPair = 2,
-    strides: Optional[IntPair] = None,
+    strides: IntPair | None = None,
     padding: PoolPadding = ConvPadding.VALID,
 ) -> jax.Array:
     """Max pooling of ``(N, C, H, W)`` inputs with a ``size`` window.

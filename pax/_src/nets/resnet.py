@@ -6,7 +6,8 @@ constructors, attribute names and defaults are PAX 0.5's, so PAX 0.5 code and
 state dicts keep working.
 """
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +43,7 @@ def _conv(
     in_features: int,
     out_features: int,
     kernel_shape: int,
-    stride: Union[int, Sequence[int]],
+    stride: int | Sequence[int],
     rng_key: jax.Array,
     name: str,
     param_dtype: DTypeLike,
@@ -78,20 +79,20 @@ class ResnetBlock(Module):
     (2, 16, 3, 3)
     """
 
-    layers: Tuple[Tuple[Conv2D, BatchNorm2D], ...]
-    proj_conv: Optional[Conv2D]
-    proj_batchnorm: Optional[BatchNorm2D]
+    layers: tuple[tuple[Conv2D, BatchNorm2D], ...]
+    proj_conv: Conv2D | None
+    proj_batchnorm: BatchNorm2D | None
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        stride: Union[int, Sequence[int]],
+        stride: int | Sequence[int],
         use_projection: bool,
         bottleneck: bool,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -193,19 +194,19 @@ class BlockGroup(Module):
     [True, False]
     """
 
-    blocks: List[ResnetBlock]
+    blocks: list[ResnetBlock]
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
         num_blocks: int,
-        stride: Union[int, Sequence[int]],
+        stride: int | Sequence[int],
         bottleneck: bool,
         use_projection: bool,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -283,7 +284,7 @@ class ResNet(Module):
     (2, 10)
     """
 
-    CONFIGS: Dict[int, Dict[str, Any]] = {
+    CONFIGS: dict[int, dict[str, Any]] = {
         18: {
             "blocks_per_group": (2, 2, 2, 2),
             "bottleneck": False,
@@ -324,7 +325,7 @@ class ResNet(Module):
 
     initial_conv: Conv2D
     initial_batchnorm: BatchNorm2D
-    block_groups: List[BlockGroup]
+    block_groups: list[BlockGroup]
     logits: Linear
 
     def __init__(
@@ -335,11 +336,11 @@ class ResNet(Module):
         bottleneck: bool = True,
         channels_per_group: Sequence[int] = (256, 512, 1024, 2048),
         use_projection: Sequence[bool] = (True, True, True, True),
-        logits_config: Optional[Mapping[str, Any]] = None,
-        initial_conv_config: Optional[Mapping[str, Any]] = None,
-        name: Optional[str] = None,
+        logits_config: Mapping[str, Any] | None = None,
+        initial_conv_config: Mapping[str, Any] | None = None,
+        name: str | None = None,
         *,
-        rng_key: Optional[jax.Array] = None,
+        rng_key: jax.Array | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -431,11 +432,11 @@ class _ResNetN(ResNet):
         self,
         input_channels: int,
         num_classes: int,
-        logits_config: Optional[Mapping[str, Any]] = None,
-        initial_conv_config: Optional[Mapping[str, Any]] = None,
+        logits_config: Mapping[str, Any] | None = None,
+        initial_conv_config: Mapping[str, Any] | None = None,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(

@@ -8,7 +8,7 @@ position embeddings and RMSNorm are keyword options, and ``update_site`` decodes
 position at a time from a key/value cache (:func:`pax.nn.init_cache`).
 """
 
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -47,11 +47,11 @@ class CausalSelfAttention(MultiHeadAttention):
         key_size: int,
         w_init_scale: float,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
-        num_kv_heads: Optional[int] = None,
-        rope_base: Optional[float] = None,
+        num_kv_heads: int | None = None,
+        rope_base: float | None = None,
     ):
         super().__init__(
             num_heads,
@@ -68,9 +68,9 @@ class CausalSelfAttention(MultiHeadAttention):
     def __call__(
         self,
         query: jax.Array,
-        key: Optional[jax.Array] = None,
-        value: Optional[jax.Array] = None,
-        mask: Optional[jax.Array] = None,
+        key: jax.Array | None = None,
+        value: jax.Array | None = None,
+        mask: jax.Array | None = None,
     ) -> jax.Array:
         key = query if key is None else key
         value = query if value is None else value
@@ -95,8 +95,8 @@ class DenseBlock(Module):
         init_scale: float,
         widening_factor: int = 4,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -170,8 +170,8 @@ class Transformer(Module):
     """
 
     rng_seq: RngSeq
-    layers: List[Dict[str, Any]]
-    layer_norm_output: Union[LayerNorm, RMSNorm]
+    layers: list[dict[str, Any]]
+    layer_norm_output: LayerNorm | RMSNorm
 
     def __init__(
         self,
@@ -180,11 +180,11 @@ class Transformer(Module):
         num_layers: int,
         dropout_rate: float,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
-        num_kv_heads: Optional[int] = None,
-        rope_base: Optional[float] = None,
+        num_kv_heads: int | None = None,
+        rope_base: float | None = None,
         rms_norm: bool = False,
     ):
         super().__init__(name=name)
@@ -207,7 +207,7 @@ class Transformer(Module):
         if not isinstance(rms_norm, (bool, np.bool_)):
             raise TypeError(f"Transformer: `rms_norm` must be a bool, got {rms_norm!r}.")
 
-        def norm(key: jax.Array, name: str) -> Union[LayerNorm, RMSNorm]:
+        def norm(key: jax.Array, name: str) -> LayerNorm | RMSNorm:
             if rms_norm:
                 return RMSNorm(dim, rng_key=key, name=name, param_dtype=param_dtype)
             return LayerNorm(dim, -1, True, True, rng_key=key, name=name, param_dtype=param_dtype)
@@ -237,7 +237,7 @@ class Transformer(Module):
         ]
         self.layer_norm_output = norm(keys[-2], "layer_norm_output")
 
-    def __call__(self, h: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
+    def __call__(self, h: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """``(N, T, dim) -> (N, T, dim)``; ``mask``: ``(N, T)`` padding mask or ``None``."""
         shape = jnp.shape(h)
         if len(shape) != 3 or shape[-1] != self.dim:
@@ -266,7 +266,7 @@ class Transformer(Module):
             h = h + drop(2 * i + 1, h_dense)
         return self.layer_norm_output(h)
 
-    def update_site(self, h: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
+    def update_site(self, h: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """One decoding step: the output at the current position, from the caches.
 
         Args:

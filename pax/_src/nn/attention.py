@@ -1,7 +1,7 @@
 """Multi-head attention (after haiku's ``MultiHeadAttention``), with PAX 0.5's constructor,
 grouped-query attention, rotary position embeddings and a key/value cache for decoding."""
 
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ MSG_PAST_MAX_LENGTH = (
 
 
 def attention_einsum(
-    query: jax.Array, key: jax.Array, value: jax.Array, mask: Optional[jax.Array]
+    query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None
 ) -> jax.Array:
     """Softmax attention by ``jnp.einsum``: the reference path.
 
@@ -82,7 +82,7 @@ def fused_attention_applies(query: jax.Array, key: jax.Array, value: jax.Array) 
 
 
 def attention(
-    query: jax.Array, key: jax.Array, value: jax.Array, mask: Optional[jax.Array]
+    query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array | None
 ) -> jax.Array:
     """:func:`attention_einsum`'s result, through ``jax.nn.dot_product_attention`` where
     it applies (:func:`fused_attention_applies`).
@@ -177,15 +177,15 @@ class MultiHeadAttention(Autoregressive):
     value_size: int
     model_size: int
     causal: bool
-    rope_base: Optional[float]
+    rope_base: float | None
     query_projection: Linear
     key_projection: Linear
     value_projection: Linear
     output_projection: Linear
-    key_cache: Optional[jax.Array]
-    value_cache: Optional[jax.Array]
-    token_mask: Optional[jax.Array]
-    position: Optional[jax.Array]
+    key_cache: jax.Array | None
+    value_cache: jax.Array | None
+    token_mask: jax.Array | None
+    position: jax.Array | None
 
     def __init__(
         self,
@@ -193,12 +193,12 @@ class MultiHeadAttention(Autoregressive):
         key_size: int,
         w_init_scale: float,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
-        num_kv_heads: Optional[int] = None,
+        num_kv_heads: int | None = None,
         causal: bool = False,
-        rope_base: Optional[float] = None,
+        rope_base: float | None = None,
     ):
         super().__init__(name=name)
         num_heads, key_size = positive_ints(
@@ -274,7 +274,7 @@ class MultiHeadAttention(Autoregressive):
         query: jax.Array,
         key: jax.Array,
         value: jax.Array,
-        mask: Optional[jax.Array] = None,
+        mask: jax.Array | None = None,
     ) -> jax.Array:
         """``(..., T, model_size)`` queries attend to ``(..., S, model_size)`` keys/values."""
         logits_shape = self._check_shapes(query, key, value, mask)
@@ -320,7 +320,7 @@ class MultiHeadAttention(Autoregressive):
             position=jnp.zeros(stacked, jnp.int32),
         )
 
-    def update_site(self, x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
+    def update_site(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """One step of causal self-attention: the output at the current position ``t``.
 
         Writes the key and value of ``x`` at position ``t`` of the cache (with
@@ -410,8 +410,8 @@ class MultiHeadAttention(Autoregressive):
         query: jax.Array,
         key: jax.Array,
         value: jax.Array,
-        mask: Optional[jax.Array],
-    ) -> Tuple[int, ...]:
+        mask: jax.Array | None,
+    ) -> tuple[int, ...]:
         """Raise unless the shapes fit; return the attention logits' shape ``(..., H, T, S)``."""
         d = self.model_size
         shapes = {"query": jnp.shape(query), "key": jnp.shape(key), "value": jnp.shape(value)}

@@ -9,7 +9,8 @@ has shape ``(out_features,)``, also for channels-first data (haiku's is
 ``(out_features, 1, ...)`` there).
 """
 
-from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -24,10 +25,10 @@ from .padding import ConvPadding, normalize_padding
 from .param_dtype import check_param_dtype, with_param_dtype
 from .validation import is_integer, positive_ints
 
-IntOrInts = Union[int, Sequence[int]]
-PaddingArg = Union[str, ConvPadding, int, Tuple[int, int], Sequence[Tuple[int, int]]]
+IntOrInts = int | Sequence[int]
+PaddingArg = str | ConvPadding | int | tuple[int, int] | Sequence[tuple[int, int]]
 # "SAME", "VALID", or one explicit (low, high) pair per spatial dimension
-Padding = Union[str, Tuple[Tuple[int, int], ...]]
+Padding = str | tuple[tuple[int, int], ...]
 
 # data_format -> the axis names of a batched input (for error messages)
 _LAYOUTS = {
@@ -39,10 +40,10 @@ _LAYOUTS = {
 _OTHER_FORMAT = {"NWC": "NCW", "NCW": "NWC", "NHWC": "NCHW", "NCHW": "NHWC"}
 
 
-def _replicate(layer: str, arg: str, value: Any, ndim: int) -> Tuple[int, ...]:
+def _replicate(layer: str, arg: str, value: Any, ndim: int) -> tuple[int, ...]:
     """An int, or a sequence of 1 or ``ndim`` ints, as a tuple of ``ndim`` positive ints."""
     if is_integer(value):
-        values: Tuple[Any, ...] = (value,) * ndim
+        values: tuple[Any, ...] = (value,) * ndim
     elif isinstance(value, (list, tuple)) and len(value) in (1, ndim):
         values = tuple(value) * (ndim // len(value))
     else:
@@ -68,7 +69,7 @@ def _normalize_conv_padding(layer: str, padding: Any, ndim: int) -> Padding:
         return isinstance(p, (list, tuple)) and len(p) == 2 and all(is_integer(v) for v in p)
 
     if is_pair(padding):  # one (low, high) pair for every spatial dimension
-        pairs: Tuple[Any, ...] = (padding,) * ndim
+        pairs: tuple[Any, ...] = (padding,) * ndim
     elif (
         isinstance(padding, (list, tuple))
         and len(padding) in (1, ndim)
@@ -90,11 +91,11 @@ class _ConvBase(Module):
     _pax_default_precision = "half"
 
     _NDIM: ClassVar[int] = 0
-    _FORMATS: ClassVar[Tuple[str, str]] = ("", "")  # (channels-last, channels-first)
+    _FORMATS: ClassVar[tuple[str, str]] = ("", "")  # (channels-last, channels-first)
     _KERNEL_FORMAT: ClassVar[str] = ""
 
     weight: jax.Array
-    bias: Optional[jax.Array]
+    bias: jax.Array | None
 
     def _init_common(
         self,
@@ -129,11 +130,11 @@ class _ConvBase(Module):
 
     def _init_weights(
         self,
-        w_shape: Tuple[int, ...],
+        w_shape: tuple[int, ...],
         fan_in: int,
-        w_init: Optional[Initializer],
-        b_init: Optional[Initializer],
-        rng_key: Optional[jax.Array],
+        w_init: Initializer | None,
+        b_init: Initializer | None,
+        rng_key: jax.Array | None,
     ) -> None:
         rng_key = next_rng_key() if rng_key is None else rng_key
         w_key, b_key = jax.random.split(rng_key)
@@ -148,7 +149,7 @@ class _ConvBase(Module):
     def _channels_first(self) -> bool:
         return self.data_format[1] == "C"
 
-    def _batched_input(self, x: Any) -> Tuple[jax.Array, bool]:
+    def _batched_input(self, x: Any) -> tuple[jax.Array, bool]:
         """``x`` with a batch axis (added when ``x`` is one unbatched example), after
         checking its rank and channel count."""
         x = jnp.asarray(x)
@@ -184,7 +185,7 @@ class _ConvBase(Module):
             y = y + bias
         return y[0] if unbatched else y
 
-    def _operands(self, x: jax.Array) -> Tuple[jax.Array, jax.Array, Any]:
+    def _operands(self, x: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
         dtype = jnp.result_type(x.dtype, self.weight.dtype)
         x, w = x.astype(dtype), self.weight.astype(dtype)
         dimension_numbers = jax.lax.conv_dimension_numbers(
@@ -192,8 +193,8 @@ class _ConvBase(Module):
         )
         return x, w, dimension_numbers
 
-    def _repr_info(self) -> Dict[str, Any]:
-        info: Dict[str, Any] = {
+    def _repr_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
             "in_features": self.in_features,
             "out_features": self.out_features,
             "kernel_shape": self.kernel_shape,
@@ -203,7 +204,7 @@ class _ConvBase(Module):
             info["stride"] = self.stride
         return info
 
-    def _repr_with_dtype(self, info: Dict[str, Any]) -> str:
+    def _repr_with_dtype(self, info: dict[str, Any]) -> str:
         return self._repr(with_param_dtype(info, self.param_dtype))
 
 
@@ -219,13 +220,13 @@ class _Conv(_ConvBase):
         rate: IntOrInts = 1,
         padding: PaddingArg = "SAME",
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         data_format: str = "",
         feature_group_count: int = 1,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -301,12 +302,12 @@ class _ConvTranspose(_ConvBase):
         stride: IntOrInts = 1,
         padding: PaddingArg = "SAME",
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         data_format: str = "",
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -446,13 +447,13 @@ class Conv1D(_Conv):
         rate: IntOrInts = 1,
         padding: PaddingArg = "SAME",
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         data_format: str = "NWC",
         feature_group_count: int = 1,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
@@ -503,13 +504,13 @@ class Conv2D(_Conv):
         rate: IntOrInts = 1,
         padding: PaddingArg = "SAME",
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         data_format: str = "NHWC",
         feature_group_count: int = 1,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
@@ -554,12 +555,12 @@ class Conv1DTranspose(_ConvTranspose):
         stride: IntOrInts = 1,
         padding: PaddingArg = "SAME",
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         data_format: str = "NWC",
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
@@ -605,12 +606,12 @@ class Conv2DTranspose(_ConvTranspose):
         stride: IntOrInts = 1,
         padding: PaddingArg = "SAME",
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         data_format: str = "NHWC",
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(

@@ -1,7 +1,5 @@
 """Dropout."""
 
-from typing import Optional
-
 import jax
 import jax.numpy as jnp
 
@@ -45,8 +43,8 @@ class Dropout(StateModule):
         self,
         dropout_rate: float,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         _check_rate(dropout_rate)

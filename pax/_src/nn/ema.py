@@ -1,6 +1,6 @@
 """Exponential moving averages of pytrees."""
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +74,7 @@ class EMA(StateModule):
     """
 
     averages: Any
-    debias: Optional[jax.Array]
+    debias: jax.Array | None
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class EMA(StateModule):
         debias: bool = False,
         allow_int: bool = False,
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         if isinstance(decay_rate, bool) or not isinstance(decay_rate, (int, float)):
@@ -133,7 +133,7 @@ class EMA(StateModule):
         d = self.decay_rate
         c = self.debias
         old_weight: Any = d if c is None else d * c
-        new_norm: Optional[jax.Array] = None if c is None else d * c + (1.0 - d)
+        new_norm: jax.Array | None = None if c is None else d * c + (1.0 - d)
 
         def update(a: jax.Array, x: Any) -> jax.Array:
             if not _is_inexact(a):

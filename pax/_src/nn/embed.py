@@ -1,7 +1,5 @@
 """Embedding lookup."""
 
-from typing import Optional
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,10 +54,10 @@ class Embed(Module):
         self,
         vocab_size: int,
         embed_dim: int,
-        w_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)

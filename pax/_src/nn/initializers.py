@@ -4,7 +4,8 @@ Any ``jax.nn.initializers.*`` initializer can be passed wherever a pax layer tak
 ``w_init``/``b_init``; the ones here are the pax defaults.
 """
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

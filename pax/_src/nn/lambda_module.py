@@ -1,6 +1,7 @@
 """Modules that wrap plain functions: ``Lambda`` and ``Identity``."""
 
-from typing import Any, Callable, List, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -24,7 +25,7 @@ class Lambda(Module):
     0.0
     """
 
-    def __init__(self, func: Callable, name: Optional[str] = None):
+    def __init__(self, func: Callable, name: str | None = None):
         super().__init__(name=name)
         if not callable(func):
             raise TypeError(f"Lambda expects a callable, got {func!r}.")
@@ -38,7 +39,7 @@ class Lambda(Module):
             return super().__repr__()
         return f"Lambda({_function_name(self.func)})"
 
-    def summary(self, return_list: bool = False) -> Union[str, List[str]]:
+    def summary(self, return_list: bool = False) -> str | list[str]:
         line = f"x => {self.name or _function_name(self.func)}(x)"
         return [line] if return_list else line
 

@@ -1,7 +1,5 @@
 """Fully connected layer."""
 
-from typing import Optional
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,18 +37,18 @@ class Linear(Module):
     _pax_default_precision = "half"
 
     weight: jax.Array
-    bias: Optional[jax.Array]
+    bias: jax.Array | None
 
     def __init__(
         self,
         in_dim: int,
         out_dim: int,
         with_bias: bool = True,
-        w_init: Optional[Initializer] = None,
-        b_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
+        b_init: Initializer | None = None,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)

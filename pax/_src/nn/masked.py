@@ -23,7 +23,8 @@ and ``jax.lax.scan``/``pax.scan``.
 """
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

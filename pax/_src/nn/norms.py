@@ -1,6 +1,7 @@
 """Normalization layers: BatchNorm1D, BatchNorm2D, LayerNorm and GroupNorm."""
 
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +24,10 @@ from .initializers import Initializer, ones, zeros
 from .param_dtype import check_param_dtype, real_dtype, with_param_dtype
 from .validation import positive_ints
 
-Axis = Union[int, slice, Sequence[int]]
+Axis = int | slice | Sequence[int]
 
 
-def _check_axis(layer: str, axis: Axis) -> Union[slice, Tuple[int, ...]]:
+def _check_axis(layer: str, axis: Axis) -> slice | tuple[int, ...]:
     """``axis`` as a slice or a tuple of ints (an int becomes a 1-tuple)."""
     if isinstance(axis, slice):
         return axis
@@ -41,7 +42,7 @@ def _check_axis(layer: str, axis: Axis) -> Union[slice, Tuple[int, ...]]:
     )
 
 
-def _absolute_axes(layer: str, axis: Union[slice, Tuple[int, ...]], ndim: int) -> Tuple[int, ...]:
+def _absolute_axes(layer: str, axis: slice | tuple[int, ...], ndim: int) -> tuple[int, ...]:
     """The axes ``axis`` picks out of a rank-``ndim`` input, as non-negative ints."""
     if isinstance(axis, slice):
         return tuple(range(ndim)[axis])
@@ -51,7 +52,7 @@ def _absolute_axes(layer: str, axis: Union[slice, Tuple[int, ...]], ndim: int) -
     return tuple(sorted({a % ndim for a in axis}))
 
 
-def _check_init(layer: str, create: bool, init: Optional[Initializer], what: str) -> None:
+def _check_init(layer: str, create: bool, init: Initializer | None, what: str) -> None:
     if not create and init is not None:
         raise ValueError(
             f"{layer}: cannot set `{what}_init` when `create_{what}=False`; "
@@ -59,7 +60,7 @@ def _check_init(layer: str, create: bool, init: Optional[Initializer], what: str
         )
 
 
-def _check_call_time(layer: str, create: bool, value: Optional[jax.Array], what: str) -> None:
+def _check_call_time(layer: str, create: bool, value: jax.Array | None, what: str) -> None:
     if create and value is not None:
         raise ValueError(
             f"{layer}: cannot pass `{what}` at call time when `create_{what}=True` "
@@ -71,11 +72,11 @@ def _scale_and_offset(
     num_channels: int,
     create_scale: bool,
     create_offset: bool,
-    scale_init: Optional[Initializer],
-    offset_init: Optional[Initializer],
-    rng_key: Optional[jax.Array],
+    scale_init: Initializer | None,
+    offset_init: Initializer | None,
+    rng_key: jax.Array | None,
     dtype: np.dtype,
-) -> Tuple[Optional[jax.Array], Optional[jax.Array]]:
+) -> tuple[jax.Array | None, jax.Array | None]:
     rng_key = next_rng_key() if rng_key is None else rng_key
     scale_key, offset_key = jax.random.split(rng_key)
     shape = (num_channels,)
@@ -89,7 +90,7 @@ class _Normalization(Module):
 
     param_dtype: np.dtype
 
-    def _repr_with_dtype(self, info: Dict[str, object]) -> str:
+    def _repr_with_dtype(self, info: dict[str, object]) -> str:
         return self._repr(with_param_dtype(info, self.param_dtype))
 
 
@@ -133,12 +134,12 @@ class BatchNorm(_Normalization):
 
     # the data_format spellings accepted (see data_format.py), and the accepted input
     # shapes for channels last and channels first
-    _FORMATS: ClassVar[Tuple[str, ...]] = ()
-    _SHAPES: ClassVar[Dict[int, str]] = {}
-    _RANKS: ClassVar[Tuple[int, ...]] = ()
+    _FORMATS: ClassVar[tuple[str, ...]] = ()
+    _SHAPES: ClassVar[dict[int, str]] = {}
+    _RANKS: ClassVar[tuple[int, ...]] = ()
 
-    scale: Optional[jax.Array]
-    offset: Optional[jax.Array]
+    scale: jax.Array | None
+    offset: jax.Array | None
     ema_mean: EMA
     ema_var: EMA
 
@@ -151,7 +152,7 @@ class BatchNorm(_Normalization):
         eps: float = 1e-5,
         data_format: str = "",
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -180,7 +181,7 @@ class BatchNorm(_Normalization):
         self.ema_mean = EMA(jnp.zeros(param_shape, mean_dtype), decay_rate, debias=True)
         self.ema_var = EMA(jnp.ones(param_shape, var_dtype), decay_rate, debias=True)
 
-    def _channel_axis(self, x_shape: Tuple[int, ...]) -> int:
+    def _channel_axis(self, x_shape: tuple[int, ...]) -> int:
         ndim = len(x_shape)
         if ndim in self._RANKS and ndim >= 2:
             axis = channel_axis(type(self).__name__, self.data_format, self._FORMATS)
@@ -196,7 +197,7 @@ class BatchNorm(_Normalization):
     def _shapes(self) -> str:
         return self._SHAPES[channel_axis(type(self).__name__, self.data_format, self._FORMATS)]
 
-    def moving_statistics(self) -> Tuple[jax.Array, jax.Array]:
+    def moving_statistics(self) -> tuple[jax.Array, jax.Array]:
         """The moving mean and variance, each of shape ``(num_channels,)``
         (0 and 1 before the first training step)."""
         return (
@@ -255,7 +256,7 @@ class BatchNorm(_Normalization):
             }
         )
 
-    def summary(self, return_list: bool = False) -> Union[str, List[str]]:
+    def summary(self, return_list: bool = False) -> str | list[str]:
         """One line: the moving-average submodules are details of the layer (as in PAX)."""
         lines = [repr(self)]
         return lines if return_list else lines[0]
@@ -303,7 +304,7 @@ class BatchNorm1D(BatchNorm):
         eps: float = 1e-5,
         data_format: str = "NWC",
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
@@ -355,7 +356,7 @@ class BatchNorm2D(BatchNorm):
         eps: float = 1e-5,
         data_format: str = "NHWC",
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(
@@ -410,8 +411,8 @@ class LayerNorm(_Normalization):
     parameters = parameters_method("scale", "offset")
     _pax_default_precision = "full"
 
-    scale: Optional[jax.Array]
-    offset: Optional[jax.Array]
+    scale: jax.Array | None
+    offset: jax.Array | None
 
     def __init__(
         self,
@@ -420,11 +421,11 @@ class LayerNorm(_Normalization):
         create_scale: bool = True,
         create_offset: bool = True,
         eps: float = 1e-5,
-        scale_init: Optional[Initializer] = None,
-        offset_init: Optional[Initializer] = None,
+        scale_init: Initializer | None = None,
+        offset_init: Initializer | None = None,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -450,8 +451,8 @@ class LayerNorm(_Normalization):
     def __call__(
         self,
         x: jax.Array,
-        scale: Optional[jax.Array] = None,
-        offset: Optional[jax.Array] = None,
+        scale: jax.Array | None = None,
+        offset: jax.Array | None = None,
     ) -> jax.Array:
         """Normalize ``x``.
 
@@ -539,8 +540,8 @@ class GroupNorm(_Normalization):
     parameters = parameters_method("scale", "offset")
     _pax_default_precision = "full"
 
-    scale: Optional[jax.Array]
-    offset: Optional[jax.Array]
+    scale: jax.Array | None
+    offset: jax.Array | None
 
     def __init__(
         self,
@@ -550,12 +551,12 @@ class GroupNorm(_Normalization):
         create_scale: bool = True,
         create_offset: bool = True,
         eps: float = 1e-5,
-        scale_init: Optional[Initializer] = None,
-        offset_init: Optional[Initializer] = None,
+        scale_init: Initializer | None = None,
+        offset_init: Initializer | None = None,
         data_format: str = "channels_last",
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -589,8 +590,8 @@ class GroupNorm(_Normalization):
     def __call__(
         self,
         x: jax.Array,
-        scale: Optional[jax.Array] = None,
-        offset: Optional[jax.Array] = None,
+        scale: jax.Array | None = None,
+        offset: jax.Array | None = None,
     ) -> jax.Array:
         """Normalize ``x``.
 
@@ -645,7 +646,7 @@ class GroupNorm(_Normalization):
         return y
 
     @staticmethod
-    def _to_channels_first(value: jax.Array, param_shape: Tuple[int, ...]) -> jax.Array:
+    def _to_channels_first(value: jax.Array, param_shape: tuple[int, ...]) -> jax.Array:
         value = jnp.asarray(value)
         return value.reshape(param_shape) if value.shape == param_shape[:1] else value
 
@@ -697,17 +698,17 @@ class RMSNorm(_Normalization):
     parameters = parameters_method("scale")
     _pax_default_precision = "full"
 
-    scale: Optional[jax.Array]
+    scale: jax.Array | None
 
     def __init__(
         self,
         num_channels: int,
         create_scale: bool = True,
         eps: float = 1e-6,
-        scale_init: Optional[Initializer] = None,
+        scale_init: Initializer | None = None,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)

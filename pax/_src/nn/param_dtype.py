@@ -6,7 +6,7 @@ float32, float64, bfloat16, float16, complex64 or complex128 (the 64-bit ones ne
 parameters, so a float32 input into a complex128 layer gives a complex128 output.
 """
 
-from typing import Any, Dict
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -62,7 +62,7 @@ def real_dtype(dtype: Any) -> np.dtype:
     return dtype
 
 
-def with_param_dtype(info: Dict[str, Any], dtype: np.dtype) -> Dict[str, Any]:
+def with_param_dtype(info: dict[str, Any], dtype: np.dtype) -> dict[str, Any]:
     """A layer's repr fields, with ``param_dtype`` added when it is not float32.
 
     >>> with_param_dtype({"in_dim": 3}, np.dtype("complex64"))

@@ -1,7 +1,8 @@
 """``avg_pool`` and ``max_pool``: haiku's pooling functions (PAX 0.5's ``pax.avg_pool``,
 ``pax.max_pool``) on ``jax.lax.reduce_window``."""
 
-from typing import Any, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,12 +11,12 @@ import numpy as np
 from .padding import ConvPadding
 from .validation import is_integer
 
-IntOrInts = Union[int, Sequence[int]]
+IntOrInts = int | Sequence[int]
 
 
 def _window(
-    fn: str, arg: str, size: Any, ndim: int, shape: Tuple[int, ...], channel_axis: Optional[int]
-) -> Tuple[int, ...]:
+    fn: str, arg: str, size: Any, ndim: int, shape: tuple[int, ...], channel_axis: int | None
+) -> tuple[int, ...]:
     """The full-rank window (or strides) that ``size`` describes, as haiku infers it."""
     if is_integer(size):
         if size <= 0:
@@ -54,8 +55,8 @@ def max_pool(
     value: jax.Array,
     window_shape: IntOrInts,
     strides: IntOrInts,
-    padding: Union[str, ConvPadding],
-    channel_axis: Optional[int] = -1,
+    padding: str | ConvPadding,
+    channel_axis: int | None = -1,
 ) -> jax.Array:
     """The maximum over sliding windows (haiku's ``hk.max_pool``).
 
@@ -97,8 +98,8 @@ def avg_pool(
     value: jax.Array,
     window_shape: IntOrInts,
     strides: IntOrInts,
-    padding: Union[str, ConvPadding],
-    channel_axis: Optional[int] = -1,
+    padding: str | ConvPadding,
+    channel_axis: int | None = -1,
 ) -> jax.Array:
     """The mean over sliding windows (haiku's ``hk.avg_pool``).
 

@@ -10,7 +10,7 @@ The cells also follow the decoding protocol of the other autoregressive layers:
 cells, causal attention and masked convolutions decodes with one ``update_site``.
 """
 
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +74,7 @@ class RNN(Autoregressive):
 
     def _init_sizes(
         self, input_dim: object, hidden_dim: object, param_dtype: DTypeLike
-    ) -> Tuple[int, int]:
+    ) -> tuple[int, int]:
         """Check and set ``input_dim``, ``hidden_dim`` and ``param_dtype``."""
         layer = type(self).__name__
         input_dim, hidden_dim = positive_ints(layer, input_dim=input_dim, hidden_dim=hidden_dim)
@@ -193,8 +193,8 @@ class VanillaRNN(RNN):
         input_dim: int,
         hidden_dim: int,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -208,7 +208,7 @@ class VanillaRNN(RNN):
             param_dtype=param_dtype,
         )
 
-    def __call__(self, state: VanillaRNNState, x: jax.Array) -> Tuple[VanillaRNNState, jax.Array]:
+    def __call__(self, state: VanillaRNNState, x: jax.Array) -> tuple[VanillaRNNState, jax.Array]:
         self._check_step(VanillaRNNState, state, x)
         hidden = jnp.tanh(self.fc(jnp.concatenate([x, state.hidden], axis=-1)))
         return VanillaRNNState(hidden), hidden
@@ -256,11 +256,11 @@ class LSTM(RNN):
         self,
         input_dim: int,
         hidden_dim: int,
-        w_init: Optional[Initializer] = None,
+        w_init: Initializer | None = None,
         forget_gate_bias: float = 0.0,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -276,7 +276,7 @@ class LSTM(RNN):
             param_dtype=param_dtype,
         )
 
-    def __call__(self, state: LSTMState, x: jax.Array) -> Tuple[LSTMState, jax.Array]:
+    def __call__(self, state: LSTMState, x: jax.Array) -> tuple[LSTMState, jax.Array]:
         self._check_step(LSTMState, state, x)
         gates = self.fc(jnp.concatenate([x, state.hidden], axis=-1))
         i, g, f, o = jnp.split(gates, 4, axis=-1)
@@ -327,8 +327,8 @@ class GRU(RNN):
         input_dim: int,
         hidden_dim: int,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
         param_dtype: DTypeLike = jnp.float32,
     ):
         super().__init__(name=name)
@@ -343,7 +343,7 @@ class GRU(RNN):
             xh_dim, hidden_dim, rng_key=h_key, name="xh_to_h", param_dtype=param_dtype
         )
 
-    def __call__(self, state: GRUState, x: jax.Array) -> Tuple[GRUState, jax.Array]:
+    def __call__(self, state: GRUState, x: jax.Array) -> tuple[GRUState, jax.Array]:
         self._check_step(GRUState, state, x)
         h = state.hidden
         zr = jax.nn.sigmoid(self.xh_zr_fc(jnp.concatenate([x, h], axis=-1)))

@@ -1,7 +1,7 @@
 """``RngSeq``: a module that hands out a sequence of random keys."""
 
 import numbers
-from typing import Any, List, Optional, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,10 +25,10 @@ class RngSeq(StateModule):
 
     def __init__(
         self,
-        seed: Optional[int] = None,
-        rng_key: Optional[jax.Array] = None,
+        seed: int | None = None,
+        rng_key: jax.Array | None = None,
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         if rng_key is not None:
@@ -38,7 +38,7 @@ class RngSeq(StateModule):
         else:
             self._rng_key = _global_next_rng_key()
 
-    def next_rng_key(self, num_keys: int = 1) -> Union[jax.Array, List[jax.Array]]:
+    def next_rng_key(self, num_keys: int = 1) -> jax.Array | list[jax.Array]:
         """The next key (or a list of ``num_keys`` keys); advances the sequence."""
         if not isinstance(num_keys, int) or num_keys < 1:
             raise ValueError(f"num_keys must be a positive int, got {num_keys!r}.")

@@ -1,6 +1,7 @@
 """``Sequential``: a chain of layers."""
 
-from typing import Any, Callable, Optional, Sequence, TypeVar, Union
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ..core.module import Module
 from ..core.vars_hooks import name_inline
@@ -30,7 +31,7 @@ class Sequential(Module):
 
     modules: tuple
 
-    def __init__(self, *layers: Union[Module, Callable, Sequence], name: Optional[str] = None):
+    def __init__(self, *layers: Module | Callable | Sequence, name: str | None = None):
         super().__init__(name=name)
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
@@ -48,7 +49,7 @@ class Sequential(Module):
             return Sequential(*self.modules[index])
         return self.modules[index]
 
-    def set(self: S, index: int, layer: Union[Module, Callable]) -> S:
+    def set(self: S, index: int, layer: Module | Callable) -> S:
         """A copy with layer ``index`` replaced by ``layer`` (a function becomes a ``Lambda``).
 
         >>> import jax, pax
@@ -62,7 +63,7 @@ class Sequential(Module):
         modules[index] = _as_module(layer)  # IndexError for a bad index, as a list
         return self.replace(modules=tuple(modules))
 
-    def __rshift__(self, other: Union[Module, Callable]) -> "Sequential":
+    def __rshift__(self, other: Module | Callable) -> "Sequential":
         """``net >> layer``: a new Sequential with ``layer`` appended (PAX 0.5)."""
         return Sequential(*self.modules, other)
 

@@ -10,7 +10,8 @@ layer registers ``Stack.vars()``).
 """
 
 import operator
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 
@@ -83,8 +84,8 @@ class Stack(Module):
         make_block: Callable[[jax.Array], Module],
         n: int,
         *,
-        rng_key: Optional[jax.Array] = None,
-        name: Optional[str] = None,
+        rng_key: jax.Array | None = None,
+        name: str | None = None,
     ):
         super().__init__(name=name)
         if not callable(make_block) or isinstance(make_block, Module):
@@ -128,7 +129,7 @@ class Stack(Module):
         takes the new blocks. Inside an Objax transform (``pax.Jit(stack)``) only the
         modules owning the stacked arrays are, and they are updated in place."""
         if not is_open(self):
-            plan: List[Tuple[Module, str, Any]] = []
+            plan: list[tuple[Module, str, Any]] = []
             if plan_in_place(self.blocks, new_blocks, plan) and all(is_open(m) for m, _, _ in plan):
                 for module, attr, value in plan:
                     setattr(module, attr, value)
@@ -142,7 +143,7 @@ class Stack(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._unstacked())
 
-    def __getitem__(self, index: Union[int, slice]) -> Any:
+    def __getitem__(self, index: int | slice) -> Any:
         """Block ``index`` (a module whose leaves are that block's slices), or for a
         slice a Stack of those blocks.
 
@@ -166,7 +167,7 @@ class Stack(Module):
                 raise IndexError(f"Stack index {index} out of range for {self.n} blocks.")
         return jax.tree_util.tree_map(lambda leaf: leaf[index], self.blocks)
 
-    def _unstacked(self) -> List[Module]:
+    def _unstacked(self) -> list[Module]:
         leaves, treedef = jax.tree_util.tree_flatten(self.blocks)
         parts = [list(leaf) for leaf in leaves]
         return [jax.tree_util.tree_unflatten(treedef, [p[i] for p in parts]) for i in range(self.n)]
@@ -186,7 +187,7 @@ class Stack(Module):
 
     @classmethod
     def from_sequential(
-        cls, seq: Union[Sequential, List[Module], Tuple[Module, ...]], *, name: Optional[str] = None
+        cls, seq: Sequential | list[Module] | tuple[Module, ...], *, name: str | None = None
     ) -> "Stack":
         """A Stack of the layers of ``seq`` (a ``pax.Sequential`` or a list of modules),
         which must all have one structure.
@@ -227,7 +228,7 @@ class Stack(Module):
 
     @classmethod
     def from_stacked_blocks(
-        cls, blocks: Module, n: int, *, name: Optional[str] = None, training: bool = True
+        cls, blocks: Module, n: int, *, name: str | None = None, training: bool = True
     ) -> "Stack":
         """A Stack of ``n`` blocks given as one module whose leaves have the blocks on
         their leading axis (as ``stack.blocks``), without building anything.
@@ -263,7 +264,7 @@ class Stack(Module):
     def __repr__(self) -> str:
         return self._repr({"n": self.n, "block": type(self.blocks).__qualname__})
 
-    def summary(self, return_list: bool = False) -> Union[str, List[str]]:
+    def summary(self, return_list: bool = False) -> str | list[str]:
         """The Stack, then the summary of one block (shapes only: nothing is computed)."""
         block = jax.eval_shape(
             lambda blocks: jax.tree_util.tree_map(lambda leaf: leaf[0], blocks), self.blocks

@@ -5,7 +5,8 @@
 that they have one structure, naming the first field that differs.
 """
 
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -126,7 +127,7 @@ def _comparable(x: Any) -> np.ndarray:
 # -- stacking existing blocks ----------------------------------------------------------------
 
 
-def stack_blocks(blocks: List[Module]) -> Module:
+def stack_blocks(blocks: list[Module]) -> Module:
     """One module whose leaves are those of ``blocks`` stacked on a new leading axis.
 
     Raises ``ValueError`` naming the first block and field that differ from block 0.
@@ -143,7 +144,7 @@ def stack_blocks(blocks: List[Module]) -> Module:
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *blocks)
 
 
-def _leaf_types(block: Module) -> List[Any]:
+def _leaf_types(block: Module) -> list[Any]:
     return [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree_util.tree_leaves(block)]
 
 
@@ -154,7 +155,7 @@ def _is_array(x: Any) -> bool:
 _FIELD_NAMES = {"_name": "name", "_training": "training"}
 
 
-def first_difference(a: Any, b: Any, path: str) -> Optional[str]:
+def first_difference(a: Any, b: Any, path: str) -> str | None:
     """Where ``b`` first differs from ``a`` (block 0) in structure or leaf type, walking
     both with the core's one tree walk (``tree_nodes``); ``None`` when no node differs."""
     for (where, x, _), (_, y, _) in zip(tree_nodes(a, path), tree_nodes(b, path)):
@@ -164,7 +165,7 @@ def first_difference(a: Any, b: Any, path: str) -> Optional[str]:
     return None
 
 
-def _node_difference(path: str, a: Any, b: Any) -> Optional[str]:
+def _node_difference(path: str, a: Any, b: Any) -> str | None:
     """How node ``b`` differs from node ``a`` of block 0, not looking at their children."""
     if _is_array(a) and _is_array(b):
         ta = (tuple(jnp.shape(a)), jnp.result_type(a).name)

@@ -11,7 +11,7 @@ Only the leaves a block changes leave the scan, so a forward pass neither copies
 parameters through the scan nor returns new arrays for them.
 """
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,9 +22,9 @@ from ..core.module import Module
 from ..core.pure import purecall
 from ..transforms.scan import scan
 
-Update = Optional[Tuple[Optional[Module], Optional[List[Any]]]]
-Args = Tuple[Any, ...]
-Kwargs = Dict[str, Any]
+Update = tuple[Module | None, list[Any] | None] | None
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
 
 MSG_NOT_SHAPE_PRESERVING = (
     "pax.Stack: block {block} maps {inp} to {out}, but every block of a Stack must "
@@ -99,7 +99,7 @@ def _scan(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs):
     the scan returns says which they are)."""
     treedef = _structure(blocks)
 
-    def body(carry: Any, block: Any) -> Tuple[Any, Any]:
+    def body(carry: Any, block: Any) -> tuple[Any, Any]:
         new_block, y = purecall(block, carry, *args, **kwargs)
         _check_carry(block, carry, y)
         new_leaves, new_def = jax.tree_util.tree_flatten(new_block)
@@ -142,14 +142,14 @@ def _run_first_apart(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs)
         return y, (stacked, None)
     rest_leaves = jax.tree_util.tree_leaves(rest)
     new_rest_leaves = rest_leaves if new_rest is None else jax.tree_util.tree_leaves(new_rest)
-    out: List[Any] = [
+    out: list[Any] = [
         None if a0 is a1 and b0 is b1 else jnp.concatenate([a1[None], b1])
         for a0, a1, b0, b1 in zip(first_leaves, new_first_leaves, rest_leaves, new_rest_leaves)
     ]
     return y, ((None, out) if any(v is not None for v in out) else None)
 
 
-def _run(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs) -> Tuple[Any, Update]:
+def _run(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Update]:
     if _first_block_changes_dtype(blocks, x, args, kwargs):
         return _run_first_apart(blocks, n, x, args, kwargs)
     return _scan(blocks, n, x, args, kwargs)
@@ -167,7 +167,7 @@ def _all_concrete(tree: Any) -> bool:
     )
 
 
-def run_blocks(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs) -> Tuple[Any, Update]:
+def run_blocks(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Update]:
     """Apply the ``n`` stacked ``blocks`` to ``x``: ``(output, update)`` (see above)."""
     if _all_concrete((blocks, x, args, kwargs)):
         # called eagerly: one compiled program per shape, cached, instead of a new scan
@@ -176,7 +176,7 @@ def run_blocks(blocks: Module, n: int, x: Any, args: Args, kwargs: Kwargs) -> Tu
     return _run(blocks, n, x, args, kwargs)
 
 
-def updated_blocks(blocks: Module, update: Update) -> Optional[Module]:
+def updated_blocks(blocks: Module, update: Update) -> Module | None:
     """``blocks`` after a call that made ``update`` (``None`` when unchanged)."""
     if update is None:
         return None
@@ -195,7 +195,7 @@ def _is_module(x: Any) -> bool:
     return isinstance(x, Module)
 
 
-def plan_in_place(old: Any, new: Any, plan: List[Tuple[Module, str, Any]]) -> bool:
+def plan_in_place(old: Any, new: Any, plan: list[tuple[Module, str, Any]]) -> bool:
     """Collect the attribute writes ``(module, name, value)`` that turn the module
     ``old`` into ``new`` in place; ``False`` when their structures differ."""
     if type(old) is not type(new):

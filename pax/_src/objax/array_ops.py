@@ -23,7 +23,8 @@ and other ``jax.numpy`` functions need ``v.value``; operators (``x @ v``) work.
 """
 
 import operator
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import numpy as np

@@ -1,6 +1,6 @@
 """``pax.ForceArgs``: call a module with some keyword arguments forced."""
 
-from typing import Any, Dict, List
+from typing import Any
 
 from ..core.module import Module
 from ..core.mutation import opened
@@ -35,7 +35,7 @@ class ForceArgs(Module):
         if not callable(module):
             raise TypeError(f"ForceArgs wraps a module, got {type(module).__name__}.")
         self.__wrapped__ = module
-        self.forced_kwargs: Dict[str, Any] = dict(kwargs)
+        self.forced_kwargs: dict[str, Any] = dict(kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__wrapped__(*args, **{**kwargs, **self.forced_kwargs})
@@ -81,8 +81,8 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def _all_modules(module: Any) -> List[Module]:
-    out: List[Module] = []
+def _all_modules(module: Any) -> list[Module]:
+    out: list[Module] = []
     stack = [module]
     while stack:
         m = stack.pop()

@@ -8,7 +8,8 @@ reaches into the function or the variables they hold, and ``vars()`` of the modu
 names their variables under the attribute, like Objax.
 """
 
-from typing import Any, Callable, Optional, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from ..core.module import OpaqueModule
 from ..core.node import PaxNode
@@ -35,7 +36,7 @@ class VarsWrapper(OpaqueModule):
         return VarCollection((scope + name, v) for name, v in self.vc.items())
 
 
-def resolve_vc(transform: str, f: Any, vc: Optional[Any]) -> VarCollection:
+def resolve_vc(transform: str, f: Any, vc: Any | None) -> VarCollection:
     """``vc`` as a VarCollection, or ``f.vars()`` for a module or pax Function."""
     if vc is not None:
         return vc if isinstance(vc, VarCollection) else VarCollection(vc)

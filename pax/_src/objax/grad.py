@@ -1,6 +1,7 @@
 """``pax.Grad`` and ``pax.GradValues``: Objax-style gradients w.r.t. variables."""
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 
@@ -10,7 +11,7 @@ from .var_collection import VarCollection
 from .variables import TrainVar
 
 
-def _argnums(transform: str, input_argnums: Optional[Union[int, Sequence[int]]]) -> Tuple[int, ...]:
+def _argnums(transform: str, input_argnums: int | Sequence[int] | None) -> tuple[int, ...]:
     if input_argnums is None:
         return ()
     if isinstance(input_argnums, int):
@@ -70,15 +71,15 @@ class GradValues(VarsWrapper):
     def __init__(
         self,
         f: Callable[..., Any],
-        variables: Optional[VarCollection],
-        input_argnums: Optional[Union[int, Sequence[int]]] = None,
+        variables: VarCollection | None,
+        input_argnums: int | Sequence[int] | None = None,
     ):
         check_callable(self._transform, f)
         self.__wrapped__ = f
         self.vc = VarCollection(variables) if variables is not None else VarCollection()
         self.input_argnums = _argnums(self._transform, input_argnums)
 
-    def _gradients_and_values(self, args: Tuple[Any, ...], kwargs: Any) -> Tuple[List[Any], Any]:
+    def _gradients_and_values(self, args: tuple[Any, ...], kwargs: Any) -> tuple[list[Any], Any]:
         for i in self.input_argnums:
             if i >= len(args):
                 raise ValueError(
@@ -118,7 +119,7 @@ class GradValues(VarsWrapper):
         values = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         return list(g_inputs) + list(g_vars), values
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Tuple[List[jax.Array], List[Any]]:
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[list[jax.Array], list[Any]]:
         """Return ``(gradients, values)``."""
         return self._gradients_and_values(args, kwargs)
 
@@ -142,6 +143,6 @@ class Grad(GradValues):
 
     _transform = "pax.Grad"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> List[jax.Array]:  # type: ignore[override]
+    def __call__(self, *args: Any, **kwargs: Any) -> list[jax.Array]:  # type: ignore[override]
         """Return the list of gradients (inputs first, then variables)."""
         return self._gradients_and_values(args, kwargs)[0]

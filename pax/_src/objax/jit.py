@@ -1,6 +1,7 @@
 """``pax.Jit``: compile a function or module that reads and updates variables."""
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -22,7 +23,7 @@ def _is_static(value: Any) -> bool:
     return not all(isinstance(x, _TRACEABLE) and not isinstance(x, bool) for x in leaves)
 
 
-def split_kwargs(kwargs: Dict[str, Any]) -> Tuple[Tuple[Tuple[str, Any], ...], Dict[str, Any]]:
+def split_kwargs(kwargs: dict[str, Any]) -> tuple[tuple[tuple[str, Any], ...], dict[str, Any]]:
     static = tuple(sorted((k, v) for k, v in kwargs.items() if _is_static(v)))
     dynamic = {k: v for k, v in kwargs.items() if not _is_static(v)}
     return static, dynamic
@@ -69,8 +70,8 @@ class Jit(VarsWrapper):
     def __init__(
         self,
         f: Callable[..., Any],
-        vc: Optional[VarCollection] = None,
-        static_argnums: Optional[Sequence[int]] = None,
+        vc: VarCollection | None = None,
+        static_argnums: Sequence[int] | None = None,
     ):
         check_callable("pax.Jit", f)
         self.__wrapped__ = f

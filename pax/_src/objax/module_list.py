@@ -1,6 +1,7 @@
 """``pax.ModuleList``: a Python list that is a pax module."""
 
-from typing import Any, Iterable, Iterator, List, SupportsIndex
+from collections.abc import Iterable, Iterator
+from typing import Any, SupportsIndex
 
 from ..core.layout import plain_dict
 from ..core.module import Module, module_from_dict
@@ -34,7 +35,7 @@ class ModuleList(Module, list):  # type: ignore[misc]
     that read list internals directly (none of the Python-level list API does).
     """
 
-    items: List[Any]
+    items: list[Any]
 
     def __init__(self, iterable: Iterable[Any] = (), /):
         super().__init__()
@@ -42,7 +43,7 @@ class ModuleList(Module, list):  # type: ignore[misc]
 
     # -- in-place updates: each one stores a new list (copies of this module made by
     # `eval()`, `parameters()`... never see later changes) -------------------------
-    def _store(self, items: List[Any]) -> None:
+    def _store(self, items: list[Any]) -> None:
         with opened(self, refresh=False, rollback=True):
             Module.__setattr__(self, "items", items)
 

@@ -32,7 +32,8 @@ can train PAX-style layers. The views of a module are cached on the module objec
 views: call ``vars()`` on the module object your code actually calls.
 """
 
-from typing import Any, Dict, Iterable, Optional, Set, Tuple, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 import jax
 
@@ -58,7 +59,7 @@ class _View(AttributeView):
     def _set(self, value: Any) -> None:
         write_attribute(self._owner, self._attr, self._path, value)
 
-    def _default_name(self) -> Optional[str]:
+    def _default_name(self) -> str | None:
         return f"({type(self._owner).__name__}).{self._attr}{jax.tree_util.keystr(self._path)}"
 
 
@@ -98,7 +99,7 @@ class FrozenVarView(StateVar):
     def _storage(self) -> BaseVar:
         return self._var._storage()
 
-    def _default_name(self) -> Optional[str]:
+    def _default_name(self) -> str | None:
         return self._var._vc_name
 
     @classmethod
@@ -120,16 +121,16 @@ def _new_view(cls: type[BaseVar], owner: Any, attr: str, path: Path) -> BaseVar:
     return blank_variable(cls, None, reduce_mean, _owner=owner, _attr=attr, _path=path)
 
 
-def module_cache(owner: Any, key: str) -> Dict[Any, Any]:
+def module_cache(owner: Any, key: str) -> dict[Any, Any]:
     """The dict ``key`` of ``owner``'s per-instance cache (created on first use)."""
     d = owner.__dict__
     cache = d.get(CACHE_KEY)
     if cache is None:
         cache = d[CACHE_KEY] = {}
-    return cast(Dict[Any, Any], cache.setdefault(key, {}))
+    return cast(dict[Any, Any], cache.setdefault(key, {}))
 
 
-def _views(owner: Any) -> Dict[Any, BaseVar]:
+def _views(owner: Any) -> dict[Any, BaseVar]:
     return module_cache(owner, VIEWS_KEY)
 
 
@@ -143,7 +144,7 @@ def view_of(owner: Any, attr: str, path: Path, trainable: bool) -> BaseVar:
     return view
 
 
-def _children(value: Any) -> Iterable[Tuple[Path, Any]]:
+def _children(value: Any) -> Iterable[tuple[Path, Any]]:
     if is_node(value):
         return [((), value)]
     return [
@@ -151,13 +152,13 @@ def _children(value: Any) -> Iterable[Tuple[Path, Any]]:
     ]
 
 
-def _trainable_paths(module: Any) -> Set[Tuple[str, Path]]:
+def _trainable_paths(module: Any) -> set[tuple[str, Path]]:
     """(attribute, path) of the raw arrays and ``TrainVar`` variables that ``module.parameters()``
     keeps."""
     d = module.__dict__
     params = module.parameters().__dict__
     missing = object()
-    out: Set[Tuple[str, Path]] = set()
+    out: set[tuple[str, Path]] = set()
     for attr in d[LAYOUT_KEY].children:
         kept = params.get(attr, missing)
         if kept is missing:
@@ -183,7 +184,7 @@ def module_vars(module: Any, scope: str = "") -> VarCollection:
     prefix = f"{scope}({type(module).__name__})"
     d = module.__dict__
     inline = inline_attributes(type(module))
-    trainable: Optional[Set[Tuple[str, Path]]] = None
+    trainable: set[tuple[str, Path]] | None = None
     for attr in d[LAYOUT_KEY].children:
         base = prefix if attr in inline else f"{prefix}.{attr}"
         for path, leaf in _children(d[attr]):

@@ -16,7 +16,8 @@ wraps a module: calling it calls the module with the averaged weights, and
 ([1.75, 1.75], [3.0, 3.0])
 """
 
-from typing import Any, Callable, Dict, List, Tuple, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -47,12 +48,12 @@ class StateRef(BaseRef):
     referenced = StateVar
 
 
-def _averaged(vc: VarCollection) -> List[BaseVar]:
+def _averaged(vc: VarCollection) -> list[BaseVar]:
     """References to the variables of ``vc`` to average: each variable once, the
     non-trainable ones first (as Objax), leaving out random states and variables whose
     values are not floating point (counters: their average has no meaning)."""
-    trainable: Dict[int, TrainVar] = {}
-    others: Dict[int, BaseVar] = {}
+    trainable: dict[int, TrainVar] = {}
+    others: dict[int, BaseVar] = {}
     for v in vc:
         if isinstance(v, TrainRef):
             v = v.ref
@@ -62,7 +63,7 @@ def _averaged(vc: VarCollection) -> List[BaseVar]:
             trainable[id(v)] = v
         else:
             others[id(v)] = v
-    refs: List[BaseVar] = [StateRef(v) for v in others.values()]
+    refs: list[BaseVar] = [StateRef(v) for v in others.values()]
     return refs + [TrainRef(v) for v in trainable.values()]
 
 
@@ -116,7 +117,7 @@ class ExponentialMovingAverage(Module):
         for ref, m in zip(self.refs, self.m):
             m.value = (m.value + (1 - self.momentum) * (ref.value - m.value)).astype(m.dtype)
 
-    def refs_and_values(self) -> Tuple[VarCollection, List[jax.Array]]:
+    def refs_and_values(self) -> tuple[VarCollection, list[jax.Array]]:
         """The averaged variables (as references) and their averages (debiased if
         ``debias``)."""
         tensors = [m.value for m in self.m]

@@ -21,7 +21,8 @@ variables. ``opt(lr, grads)`` takes the gradients in the order of
 (True, 3)
 """
 
-from typing import Any, Dict, List, Optional, Sequence, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -85,15 +86,15 @@ class ObjaxOptimizer(Module):
         if not isinstance(vc, VarCollection):
             raise TypeError(MSG_BAD_VC.format(opt=type(self).__name__, got=type(vc).__name__))
         trained = vc.subset(is_a=TrainVar)
-        first_names: Dict[int, str] = {}
+        first_names: dict[int, str] = {}
         for name, v in trained.items():
             first_names.setdefault(id(v), name)
-        variables = cast(List[TrainVar], list(trained))  # each variable once
+        variables = cast(list[TrainVar], list(trained))  # each variable once
         self.train_vars = ModuleList(TrainRef(v) for v in variables)
         # the names in `vc`, for error messages
         self._var_names = tuple(first_names[id(v)] for v in variables)
 
-    def _checked(self, lr: Any, grads: Any) -> List[Any]:
+    def _checked(self, lr: Any, grads: Any) -> list[Any]:
         """``grads`` as a list, after checking its length and the shapes (before any
         variable is written, so that an error leaves everything unchanged)."""
         name = type(self).__name__
@@ -176,9 +177,7 @@ class Momentum(ObjaxOptimizer):
         self.nesterov = nesterov
         self.m = ModuleList(_zeros_like(p) for p in self.train_vars)
 
-    def __call__(
-        self, lr: Any, grads: Sequence[jax.Array], momentum: Optional[float] = None
-    ) -> None:
+    def __call__(self, lr: Any, grads: Sequence[jax.Array], momentum: float | None = None) -> None:
         """Update the variables and the momentum.
 
         Args:
@@ -237,8 +236,8 @@ class Adam(ObjaxOptimizer):
         self,
         lr: Any,
         grads: Sequence[jax.Array],
-        beta1: Optional[float] = None,
-        beta2: Optional[float] = None,
+        beta1: float | None = None,
+        beta2: float | None = None,
     ) -> None:
         """Update the variables and the moments.
 

@@ -1,7 +1,8 @@
 """``pax.Parallel``: ``jax.pmap`` for functions and modules that use variables."""
 
 import functools
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -61,10 +62,10 @@ class Parallel(VarsWrapper):
     def __init__(
         self,
         f: Callable[..., Any],
-        vc: Optional[VarCollection] = None,
+        vc: VarCollection | None = None,
         reduce: Callable[[jax.Array], jax.Array] = jnp.concatenate,
         axis_name: str = "device",
-        static_argnums: Optional[Sequence[int]] = None,
+        static_argnums: Sequence[int] | None = None,
     ):
         check_callable("pax.Parallel", f)
         self.__wrapped__ = f

@@ -21,14 +21,14 @@ As in Objax's guide (the same numbers: keys use Objax's PRNG mode):
 
 import math
 import threading
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import jax
 
 from ..core.module import Module
 from .variables import RandomState, objax_prng_mode
 
-Shape = Tuple[int, ...]
+Shape = tuple[int, ...]
 
 
 class Generator(Module):
@@ -67,7 +67,7 @@ class Generator(Module):
         return self._repr()
 
 
-_DEFAULT: Optional[Generator] = None
+_DEFAULT: Generator | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
@@ -90,12 +90,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _key(generator: Optional[Generator]) -> jax.Array:
+def _key(generator: Generator | None) -> jax.Array:
     return (generator if generator is not None else default_generator())()
 
 
 def normal(
-    shape: Shape, *, mean: float = 0.0, stddev: float = 1.0, generator: Optional[Generator] = None
+    shape: Shape, *, mean: float = 0.0, stddev: float = 1.0, generator: Generator | None = None
 ) -> jax.Array:
     """Normal samples with the given mean and standard deviation (float32).
 
@@ -107,7 +107,7 @@ def normal(
         return jax.random.normal(_key(generator), shape=tuple(shape)) * stddev + mean
 
 
-def uniform(shape: Shape, *, generator: Optional[Generator] = None) -> jax.Array:
+def uniform(shape: Shape, *, generator: Generator | None = None) -> jax.Array:
     """Uniform samples in ``[0, 1)``.
 
     >>> import pax
@@ -119,9 +119,7 @@ def uniform(shape: Shape, *, generator: Optional[Generator] = None) -> jax.Array
         return jax.random.uniform(_key(generator), shape=tuple(shape))
 
 
-def randint(
-    shape: Shape, low: int, high: int, *, generator: Optional[Generator] = None
-) -> jax.Array:
+def randint(shape: Shape, low: int, high: int, *, generator: Generator | None = None) -> jax.Array:
     """Integer samples in ``[low, high)``.
 
     >>> import pax
@@ -149,7 +147,7 @@ def truncated_normal(
     stddev: float = 1.0,
     lower: float = -2.0,
     upper: float = 2.0,
-    generator: Optional[Generator] = None,
+    generator: Generator | None = None,
 ) -> jax.Array:
     """Samples of a normal truncated to ``[lower, upper]`` standard deviations, scaled
     so that the samples have standard deviation ``stddev``.

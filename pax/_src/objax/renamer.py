@@ -1,11 +1,13 @@
 """``pax.util.Renamer``: rename the entries of a ``VarCollection``."""
 
 import re
-from typing import Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from re import Pattern
+from typing import Optional
 
-Rules = Union[Dict[str, str], Sequence[Tuple[Union[str, Pattern[str]], str]], Callable[[str], str]]
+Rules = dict[str, str] | Sequence[tuple[str | Pattern[str], str]] | Callable[[str], str]
 # ``Rules`` as stored: patterns compiled, sequences as a list
-_CompiledRules = Union[Dict[str, str], List[Tuple[Pattern[str], str]], Callable[[str], str]]
+_CompiledRules = dict[str, str] | list[tuple[Pattern[str], str]] | Callable[[str], str]
 
 
 class Renamer:
@@ -39,7 +41,7 @@ class Renamer:
                     raise TypeError(f"Renamer dict rules map str to str, got {k!r}: {v!r}.")
             self.rules: _CompiledRules = dict(rules)
         elif isinstance(rules, (list, tuple)):
-            pairs: List[Tuple[Pattern[str], str]] = []
+            pairs: list[tuple[Pattern[str], str]] = []
             for pair in rules:
                 if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
                     raise TypeError(

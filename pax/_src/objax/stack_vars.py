@@ -15,7 +15,7 @@ by identity, and restore the original values when they finish, which must leave 
 original (concrete) array in the module, not a traced expression rebuilt from it.
 """
 
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -52,9 +52,9 @@ class _Slices:
 
     def __init__(self) -> None:
         self.array: Any = None
-        self.slots: List[Any] = []
+        self.slots: list[Any] = []
         self.anchor: Any = None
-        self.anchor_slots: List[Any] = []
+        self.anchor_slots: list[Any] = []
 
     def track(self, array: Any) -> None:
         """Follow ``array``, the value now in the module."""
@@ -102,7 +102,7 @@ class _Slices:
 
 
 def _slices_of(owner: Any, attr: str, path: Path) -> _Slices:
-    stores: Dict[Tuple[str, Path], _Slices] = module_cache(owner, _SLICES_KEY)
+    stores: dict[tuple[str, Path], _Slices] = module_cache(owner, _SLICES_KEY)
     store = stores.get((attr, path))
     if store is None:
         store = stores[(attr, path)] = _Slices()
@@ -140,7 +140,7 @@ class _BlockView(AttributeView):
             )
         write_attribute(self._owner, self._attr, self._path, store.set(self._index, value))
 
-    def _default_name(self) -> Optional[str]:
+    def _default_name(self) -> str | None:
         where = f"{self._attr}{jax.tree_util.keystr(self._path)}"
         return f"({type(self._owner).__name__}).{where} of block {self._index}"
 
@@ -169,7 +169,7 @@ def _block_view(whole: Any, index: int) -> BaseVar:
     """The cached view of block ``index`` of the array behind the variable view ``whole``."""
     owner, attr, path = whole._owner, whole._attr, whole._path
     cls = BlockTrainVar if isinstance(whole, TrainVar) else BlockStateVar
-    views: Dict[Tuple[str, Path, int], BaseVar] = module_cache(owner, _VIEWS_KEY)
+    views: dict[tuple[str, Path, int], BaseVar] = module_cache(owner, _VIEWS_KEY)
     view = views.get((attr, path, index))
     if type(view) is not cls:
         view = views[(attr, path, index)] = blank_variable(

@@ -14,7 +14,8 @@ a view of a raw-array attribute of a pax module (see ``module_vars.py``). A
 
 import contextlib
 import threading
-from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import jax
 
@@ -73,21 +74,21 @@ class Frame:
 
     def __init__(self, transform: str, storages: Sequence[Any]):
         self.transform = transform
-        self.storage_ids: Set[int] = {id(s) for s in storages}
+        self.storage_ids: set[int] = {id(s) for s in storages}
         # (id(owner), attribute, key path) of every swapped raw-array view
-        self.covered: Set[Tuple[int, str, Tuple[Any, ...]]] = {
+        self.covered: set[tuple[int, str, tuple[Any, ...]]] = {
             (id(s._owner), s._attr, s._path) for s in storages if is_view(s)
         }
         # id(module) -> (module, snapshot of its __dict__)
-        self.owners: Dict[int, Tuple[Any, Dict[str, Any]]] = {}
+        self.owners: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 class _Registry(threading.local):
     def __init__(self) -> None:
         super().__init__()
-        self.frames: List[Frame] = []
+        self.frames: list[Frame] = []
         # id(storage) -> storage, for the variables replicated by VarCollection.replicate()
-        self.replicated: Dict[int, Any] = {}
+        self.replicated: dict[int, Any] = {}
 
 
 REGISTRY = _Registry()
@@ -126,11 +127,11 @@ def check_write(name_of: Any, storage: Any, current: Any, new: Any) -> None:
     raise ValueError(MSG_TRACER_LEAK.format(name=name_of()))
 
 
-def unique_storages(variables: Sequence[Any]) -> List[Any]:
+def unique_storages(variables: Sequence[Any]) -> list[Any]:
     """The distinct storages behind ``variables`` (a ``TrainRef`` and the ``TrainVar``
     it references share one), in order of first appearance."""
-    seen: Set[int] = set()
-    out: List[Any] = []
+    seen: set[int] = set()
+    out: list[Any] = []
     for v in variables:
         s = v._storage()
         if id(s) not in seen:
@@ -181,7 +182,7 @@ def swapped(transform: str, storages: Sequence[Any], tensors: Sequence[Any]) -> 
 
 
 def _watch_owners(frame: Frame, storages: Sequence[Any]) -> None:
-    modules: Dict[int, Any] = {}
+    modules: dict[int, Any] = {}
     for s in storages:
         if is_view(s):
             modules.setdefault(id(s._owner), s._owner)
@@ -197,7 +198,7 @@ def _restore_owners(frame: Frame) -> None:
         restore_state(module, snapshot)
 
 
-def _changed_leaves(old: Any, new: Any) -> List[Tuple[Tuple[Any, ...], Any]]:
+def _changed_leaves(old: Any, new: Any) -> list[tuple[tuple[Any, ...], Any]]:
     """(key path, leaf) of the leaves of ``new`` that are not the same object in ``old``."""
     if new is old:
         return []
@@ -231,7 +232,7 @@ def _find_attribute_leak(frame: Frame):
     return None
 
 
-def _attribute_name(module: Any, attr: str, path: Tuple[Any, ...]) -> str:
+def _attribute_name(module: Any, attr: str, path: tuple[Any, ...]) -> str:
     views = module.__dict__.get(CACHE_KEY, {}).get("objax_views", {})
     view = views.get((attr, path))
     if view is not None and view._vc_name:
@@ -239,7 +240,7 @@ def _attribute_name(module: Any, attr: str, path: Tuple[Any, ...]) -> str:
     return f"({type(module).__name__}).{attr}{jax.tree_util.keystr(path)}"
 
 
-def changes_of(storages: Sequence[Any], tensors: Sequence[Any]) -> List[Any]:
+def changes_of(storages: Sequence[Any], tensors: Sequence[Any]) -> list[Any]:
     """The current value of each storage, or ``None`` where it still holds the tensor
     swapped in (unchanged values do not need to leave the transform)."""
     out = []

@@ -1,16 +1,9 @@
 """``pax.VarCollection``: a dict ``name -> variable`` with Objax's helpers."""
 
 import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import (
     Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Tuple,
-    Type,
     Union,
     cast,
 )
@@ -22,7 +15,7 @@ import numpy as np
 from .swapping import REGISTRY, unique_storages
 from .variables import BaseVar, RandomState
 
-VarTypes = Union[Type[BaseVar], Tuple[Type[BaseVar], ...]]
+VarTypes = type[BaseVar] | tuple[type[BaseVar], ...]
 
 MSG_NAME_CONFLICT = (
     "Name conflict when combining VarCollections: `{name}` names two different "
@@ -31,7 +24,7 @@ MSG_NAME_CONFLICT = (
 )
 
 
-class VarCollection(Dict[str, BaseVar]):
+class VarCollection(dict[str, BaseVar]):
     """A dict ``{name: variable}``, as returned by ``Module.vars()``.
 
     It is ordered by insertion. Iterating over it yields each *variable* once (not
@@ -71,7 +64,7 @@ class VarCollection(Dict[str, BaseVar]):
             )
         super().__setitem__(name, var)
 
-    def __add__(self, other: Union["VarCollection", Dict[str, BaseVar]]) -> "VarCollection":
+    def __add__(self, other: Union["VarCollection", dict[str, BaseVar]]) -> "VarCollection":
         """A new collection with the entries of both; ``ValueError`` on a name conflict."""
         out = VarCollection(self)
         out.update(other)
@@ -89,7 +82,7 @@ class VarCollection(Dict[str, BaseVar]):
     def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
         """``dict.update`` that raises ``ValueError`` when a name would be rebound to a
         different variable."""
-        items: Iterable[Tuple[str, BaseVar]]
+        items: Iterable[tuple[str, BaseVar]]
         if isinstance(other, dict):
             items = list(other.items())
         else:
@@ -101,7 +94,7 @@ class VarCollection(Dict[str, BaseVar]):
                 raise ValueError(MSG_NAME_CONFLICT.format(name=name))
             self[name] = var
 
-    def tensors(self, is_a: Optional[VarTypes] = None) -> List[jax.Array]:
+    def tensors(self, is_a: VarTypes | None = None) -> list[jax.Array]:
         """The values of the variables (each variable once, in iteration order).
 
         Args:
@@ -109,12 +102,12 @@ class VarCollection(Dict[str, BaseVar]):
         """
         return [v.value for v in self if is_a is None or isinstance(v, is_a)]
 
-    def assign(self, tensors: List[jax.Array]) -> None:
+    def assign(self, tensors: list[jax.Array]) -> None:
         """Assign ``tensors`` to the variables, in iteration order (each variable once).
 
         Shapes and dtypes must match the current values (``ValueError`` otherwise).
         """
-        variables = cast(List[BaseVar], list(self))  # our __iter__, not dict's
+        variables = cast(list[BaseVar], list(self))  # our __iter__, not dict's
         tensors = list(tensors)
         if len(variables) != len(tensors):
             raise ValueError(
@@ -125,7 +118,7 @@ class VarCollection(Dict[str, BaseVar]):
             var.assign(tensor)
 
     def subset(
-        self, is_a: Optional[VarTypes] = None, is_not: Optional[VarTypes] = None
+        self, is_a: VarTypes | None = None, is_not: VarTypes | None = None
     ) -> "VarCollection":
         """The entries whose variable is an ``is_a`` and not an ``is_not``.
 
@@ -171,8 +164,8 @@ class VarCollection(Dict[str, BaseVar]):
                     f"{s._describe()} is already replicated: `VarCollection.replicate()` "
                     f"blocks cannot be nested over the same variables."
                 )
-        saved_random: Dict[int, Any] = {}
-        done: List[Any] = []
+        saved_random: dict[int, Any] = {}
+        done: list[Any] = []
         try:
             for s in storages:
                 if isinstance(s, RandomState):
@@ -206,15 +199,15 @@ class VarCollection(Dict[str, BaseVar]):
         return "\n".join(lines)
 
 
-def _mesh_sharding(devices: List[Any]) -> jax.sharding.NamedSharding:
+def _mesh_sharding(devices: list[Any]) -> jax.sharding.NamedSharding:
     mesh = jax.sharding.Mesh(np.array(devices), ("devices",))
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
 
 
-def _put_on_devices(stacked: Any, devices: List[Any]) -> jax.Array:
+def _put_on_devices(stacked: Any, devices: list[Any]) -> jax.Array:
     return jax.device_put(stacked, _mesh_sharding(devices))
 
 
-def _replicate(x: Any, devices: List[Any]) -> jax.Array:
+def _replicate(x: Any, devices: list[Any]) -> jax.Array:
     x = jnp.asarray(x)
     return _put_on_devices(jnp.broadcast_to(x[None], (len(devices), *x.shape)), devices)

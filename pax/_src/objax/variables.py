@@ -17,7 +17,8 @@ other kinds never are.
 [Array([1., 2., 3.], dtype=float32), Array(0., dtype=float32)]
 """
 
-from typing import Any, Callable, ClassVar, Optional, Tuple, Type, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +66,7 @@ def as_value(tensor: Any) -> Any:
     return jnp.asarray(tensor)
 
 
-def _shape_dtype(x: Any) -> Tuple[Tuple[int, ...], Any]:
+def _shape_dtype(x: Any) -> tuple[tuple[int, ...], Any]:
     return tuple(getattr(x, "shape", ())), getattr(x, "dtype", None)
 
 
@@ -89,10 +90,10 @@ class BaseVar(Variable, ArrayOperators):
 
     __slots__ = ("_value", "_reduce", "_vc_name", "__weakref__")
 
-    def __init__(self, reduce: Optional[Reducer]):
+    def __init__(self, reduce: Reducer | None):
         self._value: Any = None
         self._reduce = reduce
-        self._vc_name: Optional[str] = None
+        self._vc_name: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -108,7 +109,7 @@ class BaseVar(Variable, ArrayOperators):
     def _storage(self) -> "BaseVar":
         return self
 
-    def _default_name(self) -> Optional[str]:
+    def _default_name(self) -> str | None:
         return None
 
     # -- public API -----------------------------------------------------------
@@ -174,7 +175,7 @@ class BaseVar(Variable, ArrayOperators):
         return f"{type(self).__name__}({name_part}value={value!r})"
 
     # -- pytree protocol ------------------------------------------------------------
-    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
+    def _tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
         return (self._get(),), self._reduce
 
     @classmethod
@@ -201,7 +202,7 @@ def blank_variable(cls: type[V], value: Any, reduce: Reducer | None, **fields: A
 _VALUE_KEY = (jax.tree_util.GetAttrKey("value"),)
 
 
-def _register(cls: Type["BaseVar"]) -> None:
+def _register(cls: type["BaseVar"]) -> None:
     def flatten_with_keys(var: BaseVar):
         children, aux = var._tree_flatten()
         return list(zip(_VALUE_KEY, children)), aux
@@ -239,7 +240,7 @@ class TrainVar(BaseVar):
     __slots__ = ()
     trainable = True
 
-    def __init__(self, tensor: jax.Array, reduce: Optional[Reducer] = reduce_mean):
+    def __init__(self, tensor: jax.Array, reduce: Reducer | None = reduce_mean):
         super().__init__(reduce)
         self._value = as_value(tensor)
 
@@ -283,7 +284,7 @@ class StateVar(BaseState):
 
     __slots__ = ()
 
-    def __init__(self, tensor: jax.Array, reduce: Optional[Reducer] = reduce_mean):
+    def __init__(self, tensor: jax.Array, reduce: Reducer | None = reduce_mean):
         super().__init__(reduce)
         self._value = as_value(tensor)
 
@@ -317,11 +318,11 @@ class BaseRef(BaseState):
     def reduce(self, tensors: jax.Array) -> jax.Array:
         return self.ref.reduce(tensors)
 
-    def _default_name(self) -> Optional[str]:
+    def _default_name(self) -> str | None:
         name = self.ref._vc_name or self.ref._default_name()
         return f"ref to {name}" if name else None
 
-    def _tree_flatten(self) -> Tuple[Tuple[Any, ...], Any]:
+    def _tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
         return (self.ref._get(),), self.ref._reduce
 
     @classmethod

@@ -1,6 +1,7 @@
 """``pax.Vectorize``: ``jax.vmap`` for functions and modules that use variables."""
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 
@@ -10,7 +11,7 @@ from .var_collection import VarCollection
 from .variables import RandomState
 
 
-def _batch_axes(batch_axis: Union[int, None, Sequence[Optional[int]]]) -> Tuple[Optional[int], ...]:
+def _batch_axes(batch_axis: int | None | Sequence[int | None]) -> tuple[int | None, ...]:
     axes = tuple(batch_axis) if isinstance(batch_axis, (tuple, list)) else (batch_axis,)
     for a in axes:
         if a is not None and (not isinstance(a, int) or isinstance(a, bool)):
@@ -53,8 +54,8 @@ class Vectorize(VarsWrapper):
     def __init__(
         self,
         f: Callable[..., Any],
-        vc: Optional[VarCollection] = None,
-        batch_axis: Union[int, None, Sequence[Optional[int]]] = (0,),
+        vc: VarCollection | None = None,
+        batch_axis: int | None | Sequence[int | None] = (0,),
     ):
         check_callable("pax.Vectorize", f)
         self.__wrapped__ = f
@@ -78,7 +79,7 @@ class Vectorize(VarsWrapper):
             )
         n = leaves[0].shape[axis]
         storages = unique_storages(list(self.vc))
-        axes: List[Optional[int]]
+        axes: list[int | None]
         tensors, axes = [], []
         for s in storages:
             if isinstance(s, RandomState):

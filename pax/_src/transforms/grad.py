@@ -1,7 +1,8 @@
 """``pax.grad`` and ``pax.value_and_grad``: gradients w.r.t. trainable parameters."""
 
 import functools
-from typing import Any, Callable, Tuple, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 
@@ -50,7 +51,7 @@ def _wrt_parameters(
 
 def value_and_grad(
     func: Callable[..., Any], has_aux: bool = False, **jax_kwargs: Any
-) -> Callable[..., Tuple[Any, Any]]:
+) -> Callable[..., tuple[Any, Any]]:
     """A pax version of ``jax.value_and_grad``: gradients w.r.t. the trainable
     parameters of the first argument, as a module of the same structure (leaves
     that are not trainable are ``pax.EmptyNode``).

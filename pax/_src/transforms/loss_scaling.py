@@ -10,7 +10,8 @@ changing jmp or JAX for anyone else.
 """
 
 import dataclasses
-from typing import Any, Callable, Tuple, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ T = TypeVar("T", bound=Module)
 O = TypeVar("O", bound=Module)
 
 
-def apply_scaled_gradients(model: T, optimizer: O, loss_scale: Any, grads: T) -> Tuple[T, O, Any]:
+def apply_scaled_gradients(model: T, optimizer: O, loss_scale: Any, grads: T) -> tuple[T, O, Any]:
     """Unscale ``grads``, update ``model`` with ``optimizer``, adjust ``loss_scale``.
 
     With a ``jmp.DynamicLossScale`` a step whose gradients are not all finite is
@@ -109,11 +110,11 @@ class DynamicLossScale(jmp.DynamicLossScale):
         """The next loss scale: see :func:`adjust_loss_scale`."""
         return cast(DynamicLossScale, adjust_loss_scale(self, grads_finite))
 
-    def tree_flatten(self) -> Tuple[Tuple[Any, Any, Any], Tuple[int, int]]:
+    def tree_flatten(self) -> tuple[tuple[Any, Any, Any], tuple[int, int]]:
         return (self.loss_scale, self.counter, self.min_loss_scale), (self.period, self.factor)
 
     @classmethod
-    def tree_unflatten(cls, meta: Tuple[int, int], data: Any) -> "DynamicLossScale":
+    def tree_unflatten(cls, meta: tuple[int, int], data: Any) -> "DynamicLossScale":
         loss_scale, counter, min_loss_scale = data
         period, factor = meta
         return cls(loss_scale, counter, period, factor, min_loss_scale)

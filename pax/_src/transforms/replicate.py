@@ -1,13 +1,14 @@
 """Copies of a pytree on several devices, for ``jax.pmap`` over whole models."""
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-def replicate(tree: Any, devices: Optional[Sequence[Any]] = None) -> Any:
+def replicate(tree: Any, devices: Sequence[Any] | None = None) -> Any:
     """Stack one copy of every leaf per device (leading axis), placed on ``devices``
     (default: all local devices), ready to be passed to ``jax.pmap``.
 

@@ -1,7 +1,8 @@
 """``pax.scan``: ``jax.lax.scan`` with a batch-major mode."""
 
 import functools
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -40,13 +41,13 @@ def _guard_captured_modules(func: Callable) -> Callable:
 
 
 def scan(
-    func: Callable[[C, Any], Tuple[C, Any]],
+    func: Callable[[C, Any], tuple[C, Any]],
     init: C,
     xs: Any,
-    length: Optional[int] = None,
+    length: int | None = None,
     unroll: int = 1,
     time_major: bool = True,
-) -> Tuple[C, Any]:
+) -> tuple[C, Any]:
     """``jax.lax.scan`` with an additional ``time_major=False`` mode, in which
     every leaf of ``xs`` and of the outputs is batch-major ``(N, T, ...)``.
 

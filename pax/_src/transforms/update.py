@@ -1,6 +1,7 @@
 """``pax.build_update_fn``: one training step from a loss function."""
 
-from typing import Any, Callable, Tuple, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 
@@ -55,7 +56,7 @@ def _checked(loss_fn: Callable) -> Callable:
 
 
 def build_update_fn(
-    loss_fn: Callable[..., Tuple[Any, Tuple[Any, Any]]], *, scan_mode: bool = False
+    loss_fn: Callable[..., tuple[Any, tuple[Any, Any]]], *, scan_mode: bool = False
 ):
     """Build a simple update function.
 
@@ -81,7 +82,7 @@ def build_update_fn(
     grad_fn = grad(_checked(loss_fn), has_aux=True)
     check_constants = update_fn_constants_check(loss_fn)
 
-    def update_fn(model: T, optimizer: O, *inputs, **kwinputs) -> Tuple[T, O, Any]:
+    def update_fn(model: T, optimizer: O, *inputs, **kwinputs) -> tuple[T, O, Any]:
         if not isinstance(model, Module):
             raise TypeError(f"update_fn expects a pax model first, got {type(model).__name__}.")
         if not isinstance(optimizer, Module) or not callable(optimizer):

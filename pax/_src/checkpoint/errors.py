@@ -1,9 +1,8 @@
 """The errors ``pax.save`` and ``pax.load`` raise, with messages that say how to fix them."""
 
 import os
-from typing import Union
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 
 def show_path(path: str) -> str:

@@ -10,7 +10,7 @@ The cells also follow the decoding protocol of the other autoregressive layers:
 cells, causal attention and masked convolutions decodes with one ``update_site``.
 """
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -68,7 +68,7 @@ class RNN(Autoregressive):
     input_dim: int
     hidden_dim: int
     param_dtype: np.dtype
-    cache: Optional[NamedTuple]
+    cache: tuple[Any, ...] | None  # the state NamedTuple
     """The state ``update_site`` steps (set by :func:`pax.nn.init_cache`), else ``None``."""
     _input_linear: str = "fc"  # the name of a Linear the input goes through
 

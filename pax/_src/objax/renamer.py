@@ -3,7 +3,6 @@
 import re
 from collections.abc import Callable, Sequence
 from re import Pattern
-from typing import Optional
 
 Rules = dict[str, str] | Sequence[tuple[str | Pattern[str], str]] | Callable[[str], str]
 # ``Rules`` as stored: patterns compiled, sequences as a list
@@ -34,7 +33,7 @@ class Renamer:
       chain: another renamer applied to the result.
     """
 
-    def __init__(self, rules: Rules, chain: Optional["Renamer"] = None):
+    def __init__(self, rules: Rules, chain: "Renamer | None" = None):
         if isinstance(rules, dict):
             for k, v in rules.items():
                 if not isinstance(k, str) or not isinstance(v, str):

@@ -4,7 +4,6 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import (
     Any,
-    Union,
     cast,
 )
 
@@ -64,7 +63,7 @@ class VarCollection(dict[str, BaseVar]):
             )
         super().__setitem__(name, var)
 
-    def __add__(self, other: Union["VarCollection", dict[str, BaseVar]]) -> "VarCollection":
+    def __add__(self, other: "VarCollection | dict[str, BaseVar]") -> "VarCollection":
         """A new collection with the entries of both; ``ValueError`` on a name conflict."""
         out = VarCollection(self)
         out.update(other)

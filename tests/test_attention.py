@@ -19,6 +19,7 @@ from helpers import tree_allclose
 from layer_registry import key as _key
 
 import pax
+from pax._src.core.mixed_precision import precision_of
 from pax._src.nn.attention import MultiHeadAttention
 
 
@@ -123,7 +124,7 @@ def test_pax_attributes_state_dict_and_repr():
     }
     assert jax.tree_util.tree_map(np.shape, mha.state_dict()) == {n: layer for n in names}
     assert {attr: getattr(mha, attr).name for attr in names} == names
-    assert MultiHeadAttention._pax_default_precision == "half"
+    assert precision_of(MultiHeadAttention) == "half"
     assert repr(mha) == "MultiHeadAttention(num_heads=4, key_size=2)"
     assert "(qry_proj) Linear(in_dim=8, out_dim=8, with_bias=True)" in mha.summary()
 

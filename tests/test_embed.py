@@ -11,6 +11,7 @@ from layer_registry import key as _key
 from layer_registry import normal
 
 import pax
+from pax._src.core.mixed_precision import precision_of
 from pax._src.nn.embed import Embed
 
 
@@ -97,7 +98,7 @@ def test_embed_bad_constructor_arguments(args, match):
 
 def test_embed_mixed_precision_keeps_integer_ids():
     embed = Embed(6, 4, rng_key=_key(0))
-    assert Embed._pax_default_precision == "half"
+    assert precision_of(Embed) == "half"
     policy = jmp.get_policy("params=float32,compute=bfloat16,output=bfloat16")
     mp_embed = pax.apply_mp_policy(embed, policy)
     ids = jnp.array([[0, 5], [3, 3]], jnp.int32)  # jmp casts only floating arrays

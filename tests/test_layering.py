@@ -53,13 +53,9 @@ def test_no_upward_imports(package):
 
 _FLAG = re.compile(r"_pax_\w+")
 
-# flags still shared between files, with the reason they are
-_SHARED_FLAGS = {
-    # declared by the layers in nn/ (linear, conv, embed, norms, masked_layer and
-    # attention, whose file belongs to another branch) and read by
-    # core/mixed_precision.py's `default_mp_policy`
-    "_pax_default_precision",
-}
+# flags shared between files, with the reason they are (none: a layer's default precision
+# is declared with core/mixed_precision.py's `@default_precision`, not a class flag)
+_SHARED_FLAGS: set[str] = set()
 
 
 def _flag_names(path: pathlib.Path):
@@ -94,4 +90,4 @@ def test_no_pax_flag_is_read_outside_the_file_that_defines_it():
 def test_the_flag_scan_sees_flags():
     # guards the scan above: it must find the flags that pax does define
     names = {n for p in sorted(SRC.parent.rglob("*.py")) for n in _flag_names(p)}
-    assert {"_pax_layout", "_pax_default_precision"} <= names
+    assert {"_pax_layout", "_pax_mp_policy"} <= names

@@ -11,8 +11,9 @@ dtype of that precision, see :func:`complex_counterpart`.
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +27,43 @@ T = TypeVar("T", bound=Module)
 
 POLICY_KEY = "_pax_mp_policy"
 _MP_CLASSES: dict[type, type] = {}
+
+Precision = Literal["half", "full"]
+# layer class -> the precision `default_mp_policy` gives it (and its subclasses)
+_DEFAULT_PRECISIONS: "weakref.WeakKeyDictionary[type, Precision]" = weakref.WeakKeyDictionary()
+
+
+def default_precision(precision: Precision) -> Callable[[type[T]], type[T]]:
+    """A class decorator: :func:`default_mp_policy` computes this layer class (and its
+    subclasses) in half precision (``"half"``: linear, conv, embed, attention) or in
+    float32 (``"full"``: normalization layers).
+
+    >>> import pax
+    >>> @default_precision("full")
+    ... class Scale(pax.ParameterModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.s = jnp.ones(())
+    >>> precision_of(Scale), precision_of(pax.Linear), precision_of(pax.Sequential)
+    ('full', 'half', None)
+    """
+    if precision not in ("half", "full"):
+        raise ValueError(f'default_precision takes "half" or "full", got {precision!r}.')
+
+    def register(cls: type[T]) -> type[T]:
+        _DEFAULT_PRECISIONS[cls] = precision
+        return cls
+
+    return register
+
+
+def precision_of(cls: type) -> Precision | None:
+    """The precision :func:`default_precision` declared for ``cls`` or the nearest of
+    its bases; ``None`` when none did (containers, user modules)."""
+    for klass in cls.__mro__:
+        if klass in _DEFAULT_PRECISIONS:
+            return _DEFAULT_PRECISIONS[klass]
+    return None
 
 
 def complex_counterpart(dtype: Any) -> np.dtype:
@@ -205,8 +243,8 @@ def unwrap_mp_policy(module: T) -> T:
 
 def default_mp_policy(module: T) -> T:
     """The usual mixed-precision recipe, for ``net.apply(pax.default_mp_policy)``:
-    layers that declare ``_pax_default_precision = "half"`` (linear, conv, embed)
-    compute in half precision with float32 weights; those that declare ``"full"``
+    layers declared ``@default_precision("half")`` (linear, conv, embed, attention)
+    compute in half precision with float32 weights; those declared ``"full"``
     (normalization) stay in float32.
 
     >>> import pax
@@ -216,7 +254,7 @@ def default_mp_policy(module: T) -> T:
     ├── Linear(in_dim=3, out_dim=3, with_bias=True, mp_policy=FHF)
     └── BatchNorm1D(num_channels=3, ..., mp_policy=FFF)
     """
-    precision = getattr(type(module), "_pax_default_precision", None)
+    precision = precision_of(type(module))
     if precision is None or POLICY_KEY in module.__dict__:
         return module
     half, full = jmp.half_dtype(), jnp.float32

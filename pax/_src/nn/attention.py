@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import default_precision
 from ..core.rng import next_rng_key
 from .decoding import MSG_NO_CACHE, Autoregressive, CacheRequest, stacked_axes
 from .linear import Linear
@@ -105,6 +106,7 @@ def attention(
     return out.reshape(*lead, t, h, d)
 
 
+@default_precision("half")
 class MultiHeadAttention(Autoregressive):
     """Multi-head attention, as in "Attention is all you need" (arXiv:1706.03762).
 
@@ -168,8 +170,6 @@ class MultiHeadAttention(Autoregressive):
     >>> bool(jnp.allclose(y[:, :2], mha(x2, x2, x2, mask=causal[:2, :2]), atol=1e-6))
     True
     """
-
-    _pax_default_precision = "half"
 
     num_heads: int
     num_kv_heads: int

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import default_precision
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
@@ -84,11 +85,11 @@ def _normalize_conv_padding(layer: str, padding: Any, ndim: int) -> Padding:
     return tuple((int(lo), int(hi)) for lo, hi in pairs)
 
 
+@default_precision("half")
 class _ConvBase(Module):
     """What the convolutions and the transposed convolutions share."""
 
     parameters = parameters_method("weight", "bias")
-    _pax_default_precision = "half"
 
     _NDIM: ClassVar[int] = 0
     _FORMATS: ClassVar[tuple[str, str]] = ("", "")  # (channels-last, channels-first)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import default_precision
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
@@ -13,6 +14,7 @@ from .param_dtype import check_param_dtype, with_param_dtype
 from .validation import positive_ints
 
 
+@default_precision("half")
 class Linear(Module):
     """A linear transformation ``y = x @ weight + bias``.
 
@@ -34,7 +36,6 @@ class Linear(Module):
     """
 
     parameters = parameters_method("weight", "bias")
-    _pax_default_precision = "half"
 
     weight: jax.Array
     bias: jax.Array | None

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import default_precision
 from ..core.module import Module
 from ..core.mutation import is_open
 from ..core.parameters import parameters_method
@@ -110,6 +111,7 @@ def check_cache_fits(layer: str, written: Any, cache_dtype: Any) -> None:
 # -- the base class ----------------------------------------------------------------------
 
 
+@default_precision("half")
 class MaskedLayer(Autoregressive):
     """The base of ``MaskedConv1D``, ``MaskedConv2D`` and ``MaskedDense1D``.
 
@@ -120,7 +122,6 @@ class MaskedLayer(Autoregressive):
     """
 
     parameters = parameters_method("kernel", "bias")
-    _pax_default_precision = "half"
 
     in_features: int | None
     param_dtype: np.dtype

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import default_precision
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
@@ -104,6 +105,7 @@ def _abs_square(x: jax.Array) -> jax.Array:
 # -- BatchNorm ------------------------------------------------------------------------
 
 
+@default_precision("full")
 class BatchNorm(_Normalization):
     """Batch normalization over every axis but the channel axis (the base of
     :class:`BatchNorm1D` and :class:`BatchNorm2D`).
@@ -130,7 +132,6 @@ class BatchNorm(_Normalization):
     """
 
     parameters = parameters_method("scale", "offset")
-    _pax_default_precision = "full"
 
     # the data_format spellings accepted (see data_format.py), and the accepted input
     # shapes for channels last and channels first
@@ -374,6 +375,7 @@ class BatchNorm2D(BatchNorm):
 # -- LayerNorm --------------------------------------------------------------------------
 
 
+@default_precision("full")
 class LayerNorm(_Normalization):
     r"""Layer normalization (https://arxiv.org/abs/1607.06450), as haiku's ``LayerNorm``.
 
@@ -409,7 +411,6 @@ class LayerNorm(_Normalization):
     """
 
     parameters = parameters_method("scale", "offset")
-    _pax_default_precision = "full"
 
     scale: jax.Array | None
     offset: jax.Array | None
@@ -502,6 +503,7 @@ class LayerNorm(_Normalization):
 # -- GroupNorm --------------------------------------------------------------------------
 
 
+@default_precision("full")
 class GroupNorm(_Normalization):
     r"""Group normalization (https://arxiv.org/abs/1803.08494), as haiku's ``GroupNorm``.
 
@@ -538,7 +540,6 @@ class GroupNorm(_Normalization):
     """
 
     parameters = parameters_method("scale", "offset")
-    _pax_default_precision = "full"
 
     scale: jax.Array | None
     offset: jax.Array | None
@@ -667,6 +668,7 @@ class GroupNorm(_Normalization):
 # -- RMSNorm ----------------------------------------------------------------------------
 
 
+@default_precision("full")
 class RMSNorm(_Normalization):
     r"""Root-mean-square normalization (https://arxiv.org/abs/1910.07467): LayerNorm
     without the mean, as in T5 and LLaMA.
@@ -696,7 +698,6 @@ class RMSNorm(_Normalization):
     """
 
     parameters = parameters_method("scale")
-    _pax_default_precision = "full"
 
     scale: jax.Array | None
 

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import opax
 from char_rnn import LN2, Corpus, count_baselines, random_windows, token_nll
+from char_rnn import check as char_rnn_check
 
 import pax
 
@@ -331,28 +332,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return metrics
 
 
-def check(metrics: dict[str, Any], args: argparse.Namespace) -> list[str]:
-    """What is off: the held-out bpc against the unigram baseline, the samples' form,
-    the cached steps against the full-sequence model."""
-    problems = []
-    gain = metrics["unigram_bpc"] - metrics["heldout_bpc"]
-    if not gain > args.min_gain:
-        problems.append(
-            f"held-out {metrics['heldout_bpc']:.3f} bpc is not {args.min_gain} bits below the "
-            f"unigram baseline {metrics['unigram_bpc']:.3f}"
-        )
-    vocab = set(metrics["vocab"])
-    for temperature, texts in metrics["samples"].items():
-        if len(texts) != args.num_samples or any(len(t) != args.sample_len for t in texts):
-            problems.append(f"samples at temperature {temperature} have the wrong length")
-        if any(set(t) - vocab for t in texts):
-            problems.append(f"samples at temperature {temperature} leave the vocabulary")
-    if not metrics["incremental_mismatch_nats_per_char"] < 1e-3:
-        problems.append(
-            "cached sampling disagrees with the full-sequence model by "
-            f"{metrics['incremental_mismatch_nats_per_char']:.2e} nats per character"
-        )
-    return problems
+# the same checks as char_rnn's: held-out bpc against the unigram baseline, the samples'
+# form, the cached steps against the full-sequence model
+check = char_rnn_check
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ def test_check_reports_a_model_no_better_than_the_unigram(example, quick_run):
     problems = example.check(bad, args)
     assert any("below the unigram" in p for p in problems)
     assert any("wrong length" in p for p in problems)
-    assert any("cached sampling disagrees" in p for p in problems)
+    assert any("sampling disagrees with the full-sequence model" in p for p in problems)
 
 
 def test_heldout_windows_predict_every_id_once(example):

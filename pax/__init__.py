@@ -15,6 +15,7 @@ from pax import utils as utils
 from pax._src import pax3_pickles as _pax3_pickles  # noqa: F401 (PAX 0.5 pickles load)
 from pax._src.core.mixed_precision import apply_mp_policy as apply_mp_policy
 from pax._src.core.mixed_precision import default_mp_policy as default_mp_policy
+from pax._src.core.mixed_precision import mixed_precision_method as mixed_precision_method
 from pax._src.core.mixed_precision import unwrap_mp_policy as unwrap_mp_policy
 from pax._src.core.module import Module as Module
 from pax._src.core.node import EmptyNode as EmptyNode
@@ -156,6 +157,7 @@ __all__ = [
     "load",
     "max_pool",
     "merge",
+    "mixed_precision_method",
     "module_and_value",
     "nets",
     "next_rng_key",

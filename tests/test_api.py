@@ -32,6 +32,7 @@ CORE_NAMES = [
     "apply_mp_policy",
     "unwrap_mp_policy",
     "default_mp_policy",
+    "mixed_precision_method",
     "seed_rng_key",
     "next_rng_key",
     "grad",

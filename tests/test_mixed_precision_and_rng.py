@@ -104,23 +104,70 @@ class _Scaled(pax.Module):
     def __call__(self, x):
         return x * self.weight
 
-    def doubled(self):  # a method that returns a module built from its own weights
+    @pax.mixed_precision_method
+    def scaled_twice(self, x):  # a call, like __call__
+        return 2 * x * self.weight
+
+    @pax.mixed_precision_method
+    def doubled(self):  # a call that returns a module built from its own weights
         return self.replace(weight=self.weight * 2)
+
+    def weight_dtype(self):  # not a call: runs as it would without the policy
+        return self.weight.dtype
+
+    def plain(self, x):
+        return x * self.weight
+
+
+class _ScaledChild(_Scaled):
+    def scaled_twice(self, x):  # overrides a call by name: still a call
+        return 2 * x * self.weight
+
+
+HALF_OUT = jmp.get_policy("params=float32,compute=float16,output=float16")
+
+
+def test_only_calls_and_declared_methods_follow_the_policy():
+    net = pax.apply_mp_policy(_Scaled(), HALF_OUT)
+    x = jnp.ones(3)
+    assert net(x).dtype == jnp.float16
+    assert net.scaled_twice(x).dtype == jnp.float16
+    assert net.weight_dtype() == jnp.float32  # weights not cast for a plain method
+    assert net.plain(x).dtype == jnp.float32
+    child = pax.apply_mp_policy(_ScaledChild(), HALF_OUT)
+    assert child.scaled_twice(x).dtype == jnp.float16
+    assert child.plain(x).dtype == jnp.float32
+
+
+def test_mixed_precision_method_rejects_what_is_not_a_function():
+    with pytest.raises(TypeError, match="plain method"):
+        pax.mixed_precision_method(staticmethod(lambda x: x))
+    with pytest.raises(TypeError, match="plain method"):
+        pax.mixed_precision_method(property(lambda self: 1))
 
 
 def test_modules_returned_by_methods_keep_the_param_dtype():
-    # output=float16 applies to computed arrays; a module a method returns holds weights
-    policy = jmp.get_policy("params=float32,compute=float16,output=float16")
-    net = pax.apply_mp_policy(_Scaled(), policy)
+    # output=float16 applies to computed arrays; a module a call returns holds weights
+    net = pax.apply_mp_policy(_Scaled(), HALF_OUT)
     assert net(jnp.ones(3)).dtype == jnp.float16
     doubled = net.doubled()
     assert doubled.weight.dtype == jnp.float32 and type(doubled) is type(net)
     np.testing.assert_array_equal(doubled.weight, np.full(3, 2.0, np.float32))
-    seq = pax.apply_mp_policy(pax.Sequential(pax.Linear(3, 3), jax.nn.relu), policy)
+    seq = pax.apply_mp_policy(pax.Sequential(pax.Linear(3, 3), jax.nn.relu), HALF_OUT)
     new = seq.set(1, pax.Linear(3, 3))
     assert new[0].weight.dtype == jnp.float32 and new[1].weight.dtype == jnp.float32
-    stack = pax.apply_mp_policy(pax.Stack(lambda k: pax.Linear(3, 3, rng_key=k), 2), policy)
+    stack = pax.apply_mp_policy(pax.Stack(lambda k: pax.Linear(3, 3, rng_key=k), 2), HALF_OUT)
     assert stack.to_sequential()[1].weight.dtype == jnp.float32
+
+
+def test_update_site_is_a_call_under_a_policy():
+    policy = jmp.get_policy("params=float32,compute=float16,output=float16")
+    lstm = pax.apply_mp_policy(pax.LSTM(3, 4), policy)
+    cached = pax.nn.init_cache(lstm, 2)
+    assert cached.cache.hidden.dtype == jnp.float32  # init_cache is not a call
+    cached, y = pax.module_and_value(cached.update_site)(jnp.ones((2, 3)))
+    assert y.dtype == jnp.float16
+    assert cached.cache.hidden.dtype == jnp.float32  # state goes back to param_dtype
 
 
 def test_mp_module_under_jit_and_grad():

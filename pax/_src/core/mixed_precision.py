@@ -4,6 +4,11 @@ A module with a policy keeps its weights in ``param_dtype``; each call casts the
 weights and inputs to ``compute_dtype`` and the output to ``output_dtype``. The
 policy is static data, so it is part of the treedef.
 
+A call is ``__call__`` and any method declared :func:`mixed_precision_method`
+(the decoding protocol's ``update_site``); every other method (``init_cache``,
+``initial_state``, ``replace``, ...) runs as it would without the policy, on the
+weights in ``param_dtype``.
+
 Complex arrays are never cast to a real dtype (that would drop their imaginary
 parts): where the policy says a real dtype, a complex array takes the complex
 dtype of that precision, see :func:`complex_counterpart`.
@@ -13,6 +18,7 @@ import functools
 import inspect
 import weakref
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any, Literal, TypeVar
 
 import jax
@@ -27,6 +33,9 @@ T = TypeVar("T", bound=Module)
 
 POLICY_KEY = "_pax_mp_policy"
 _MP_CLASSES: dict[type, type] = {}
+# the functions declared @mixed_precision_method (a method overriding one by name in a
+# subclass is a call too, see `_call_names`)
+_MP_METHODS: "weakref.WeakSet[Callable]" = weakref.WeakSet()
 
 Precision = Literal["half", "full"]
 # layer class -> the precision `default_mp_policy` gives it (and its subclasses)
@@ -64,6 +73,52 @@ def precision_of(cls: type) -> Precision | None:
         if klass in _DEFAULT_PRECISIONS:
             return _DEFAULT_PRECISIONS[klass]
     return None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def mixed_precision_method(method: F) -> F:
+    """Declare ``method`` a call, like ``__call__``: under :func:`apply_mp_policy` it
+    computes with weights and inputs in the policy's ``compute_dtype`` and returns
+    ``output_dtype``. Methods not declared so run as they would without the policy.
+    A subclass's method of the same name is a call too.
+
+    >>> import jax.numpy as jnp, jmp, pax
+    >>> class Scale(pax.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.s = jnp.ones(())
+    ...     def __call__(self, x):
+    ...         return x * self.s
+    ...     @pax.mixed_precision_method
+    ...     def twice(self, x):
+    ...         return 2 * x * self.s
+    ...     def plain(self, x):
+    ...         return x * self.s
+    >>> half = pax.apply_mp_policy(Scale(), jmp.get_policy("p=f32,c=f16,o=f16"))
+    >>> x = jnp.ones(2)
+    >>> half(x).dtype.name, half.twice(x).dtype.name, half.plain(x).dtype.name
+    ('float16', 'float16', 'float32')
+    """
+    if not isinstance(method, FunctionType):
+        raise TypeError(
+            "mixed_precision_method decorates a plain method (def name(self, ...)), "
+            f"got {method!r}."
+        )
+    _MP_METHODS.add(method)
+    return method
+
+
+def _call_names(cls: type) -> list[str]:
+    """``__call__`` (where ``cls`` has one) and the names some class in ``cls``'s MRO
+    declared :func:`mixed_precision_method`."""
+    names = set()
+    for klass in cls.__mro__:
+        for name, attr in vars(klass).items():
+            if name == "__call__" or (isinstance(attr, FunctionType) and attr in _MP_METHODS):
+                names.add(name)
+    return sorted(names)
 
 
 def complex_counterpart(dtype: Any) -> np.dtype:
@@ -107,9 +162,8 @@ def _holds_module(value: Any) -> bool:
 
 
 def _cast_output(policy: jmp.Policy, output: Any) -> Any:
-    """Arrays in a method's output go to ``output_dtype``; a module in it (a method
-    that returns a module, such as ``replace`` or ``Sequential.set``) holds weights,
-    which stay in ``param_dtype``."""
+    """Arrays in a call's output go to ``output_dtype``; a module in it (a call that
+    returns a module) holds weights, which stay in ``param_dtype``."""
     return jax.tree_util.tree_map(
         lambda x: cast_floating(x, policy.param_dtype if _is_module(x) else policy.output_dtype),
         output,
@@ -163,13 +217,8 @@ def _mp_class(base: type) -> type:
     if cls is not None:
         return cls
     methods: dict[str, Any] = {}
-    for name in dir(base):
-        if name != "__call__" and (name.startswith("_") or hasattr(Module, name)):
-            continue
-        attr = inspect.getattr_static(base, name)
-        if isinstance(attr, (staticmethod, classmethod, property)) or not callable(attr):
-            continue
-        methods[name] = _wrap_method(attr)
+    for name in _call_names(base):
+        methods[name] = _wrap_method(inspect.getattr_static(base, name))
 
     def _repr(self, info=None):
         info = dict(info or {})

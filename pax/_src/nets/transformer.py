@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import mixed_precision_method
 from ..core.module import Module
 from ..core.rng import next_rng_key
 from ..nn.attention import MultiHeadAttention
@@ -266,6 +267,7 @@ class Transformer(Module):
             h = h + drop(2 * i + 1, h_dense)
         return self.layer_norm_output(h)
 
+    @mixed_precision_method
     def update_site(self, h: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """One decoding step: the output at the current position, from the caches.
 

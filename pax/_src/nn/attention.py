@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
-from ..core.mixed_precision import default_precision
+from ..core.mixed_precision import default_precision, mixed_precision_method
 from ..core.rng import next_rng_key
 from .decoding import MSG_NO_CACHE, Autoregressive, CacheRequest, stacked_axes
 from .linear import Linear
@@ -320,6 +320,7 @@ class MultiHeadAttention(Autoregressive):
             position=jnp.zeros(stacked, jnp.int32),
         )
 
+    @mixed_precision_method
     def update_site(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """One step of causal self-attention: the output at the current position ``t``.
 

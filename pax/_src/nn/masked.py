@@ -23,7 +23,7 @@ and ``jax.lax.scan``/``pax.scan``.
 """
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import mixed_precision_method
 from .initializers import Initializer, zeros
 from .masked_layer import (
     MaskedLayer,
@@ -224,18 +225,17 @@ class MaskedConv1D(MaskedLayer):
         return y[0] if single else y
 
     # -- incremental mode -------------------------------------------------------------
-    @property
-    def init_cache(self) -> Callable[..., "MaskedConv1D"]:
-        """``layer.init_cache(batch_size, dtype=None)``: a copy with a zero cache.
+    def init_cache(
+        self, batch_size: int | None, *, dtype: DTypeLike | None = None
+    ) -> "MaskedConv1D":
+        """A copy with a zero cache (see :func:`init_cache`).
 
         The cache (``cache``, ``(batch_size, (K - 1) d + 1 - exclusive, in_features)``,
         and ``position``, an int32 scalar) is a shift register of the most recent
         inputs, in the promoted dtype of ``dtype`` (the input's, default float32) and
-        the kernel. ``batch_size=None`` caches one unbatched sequence. (A property
-        rather than a method so that ``pax.apply_mp_policy`` does not cast the weights
-        of the returned copy; see :func:`init_cache`.)
+        the kernel. ``batch_size=None`` caches one unbatched sequence.
         """
-        return functools.partial(init_cache, self)
+        return init_cache(self, batch_size, dtype=dtype)
 
     def _cache_for(
         self, batch: tuple[int, ...], width: int | None, dtype: np.dtype
@@ -246,6 +246,7 @@ class MaskedConv1D(MaskedLayer):
             position=jnp.zeros((), jnp.int32),
         )
 
+    @mixed_precision_method
     def update_site(self, x: jax.Array) -> jax.Array:
         """One autoregressive step: the output at the current position ``i``.
 
@@ -475,22 +476,17 @@ class MaskedConv2D(MaskedLayer):
         as_array = functools.partial(np.asarray, dtype=np.int32)
         return as_array(rows), as_array(cols), as_array(col_offsets), as_array(back), size
 
-    @property
-    def init_cache(self) -> Callable[..., "MaskedConv2D"]:
-        """``layer.init_cache(batch_size, width, dtype=None)``: a copy with a zero
-        cache for images of width ``width`` stepped in raster order.
+    def init_cache(
+        self, batch_size: int | None, width: int | None = None, dtype: DTypeLike | None = None
+    ) -> "MaskedConv2D":
+        """A copy with a zero cache for images of width ``width`` stepped in raster
+        order (see :func:`init_cache`).
 
         The cache is a shift register of the last ``(kh - 1) dh W + (kw // 2) dw + 1 -
         exclusive`` inputs (``cache``, dtype as in :func:`init_cache`) and the flat
-        position (``position``). (A property, as ``MaskedConv1D.init_cache``.)
+        position (``position``).
         """
-
-        def init(
-            batch_size: int | None, width: int | None = None, dtype: DTypeLike | None = None
-        ) -> "MaskedConv2D":
-            return init_cache(self, batch_size, width=width, dtype=dtype)
-
-        return init
+        return init_cache(self, batch_size, width=width, dtype=dtype)
 
     def _cache_for(
         self, batch: tuple[int, ...], width: int | None, dtype: np.dtype
@@ -508,6 +504,7 @@ class MaskedConv2D(MaskedLayer):
             cache_width=width,
         )
 
+    @mixed_precision_method
     def update_site(self, x: jax.Array) -> jax.Array:
         """One step in raster order: the output at flat position ``i = r * W + c``.
 
@@ -700,16 +697,16 @@ class MaskedDense1D(MaskedLayer):
         return y
 
     # -- incremental mode -------------------------------------------------------------
-    @property
-    def init_cache(self) -> Callable[..., "MaskedDense1D"]:
-        """``layer.init_cache(batch_size, dtype=None)``: a copy with a zero cache.
+    def init_cache(
+        self, batch_size: int | None, *, dtype: DTypeLike | None = None
+    ) -> "MaskedDense1D":
+        """A copy with a zero cache (see :func:`init_cache`).
 
         The cache holds, for every output position, the partial sum of the inputs
         seen so far (``cache``, ``(batch_size, size, features)``, dtype as in
-        :func:`init_cache`), and the current position (``position``). (A property,
-        as ``MaskedConv1D.init_cache``.)
+        :func:`init_cache`), and the current position (``position``).
         """
-        return functools.partial(init_cache, self)
+        return init_cache(self, batch_size, dtype=dtype)
 
     def _cache_for(
         self, batch: tuple[int, ...], width: int | None, dtype: np.dtype
@@ -719,6 +716,7 @@ class MaskedDense1D(MaskedLayer):
             position=jnp.zeros((), jnp.int32),
         )
 
+    @mixed_precision_method
     def update_site(self, x: jax.Array) -> jax.Array:
         """One autoregressive step: the output at the current position ``j``.
 

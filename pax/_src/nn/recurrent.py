@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from ..core.mixed_precision import mixed_precision_method
 from ..core.rng import next_rng_key
 from .decoding import MSG_NO_CACHE, Autoregressive, CacheRequest, stacked_axes
 from .initializers import Initializer
@@ -98,6 +99,7 @@ class RNN(Autoregressive):
         )
         return self.replace(cache=state)
 
+    @mixed_precision_method
     def update_site(self, x: jax.Array) -> jax.Array:
         """One step from the cached state: ``state, y = cell(state, x)`` keeps ``state``
         in ``cache`` and returns ``y``. Call it through

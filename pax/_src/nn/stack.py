@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 
+from ..core.mixed_precision import mixed_precision_method
 from ..core.module import Module, construct, with_statics
 from ..core.mutation import is_open
 from ..core.rng import next_rng_key
@@ -117,6 +118,7 @@ class Stack(Module):
             self._store_blocks(new_blocks)
         return y
 
+    @mixed_precision_method
     def update_site(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         """One decoding step through the blocks, each by its ``update_site`` (after
         :func:`pax.nn.init_cache`): the output of the last block at this position."""

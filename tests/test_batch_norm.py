@@ -265,4 +265,5 @@ def test_batch_norm_accepts_the_generic_data_format_names(layer, pax_spelling, g
     np.testing.assert_allclose(
         np.asarray(a.ema_mean.averages), np.asarray(b.ema_mean.averages), rtol=1e-6
     )
-    assert b.data_format == generic  # the spelling given is kept
+    assert b.data_format == a.data_format == pax_spelling  # one spelling is stored
+    assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)

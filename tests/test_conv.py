@@ -412,12 +412,13 @@ def test_repr(layer, expected):
         (
             lambda: make(Conv1D, 3, 4, 3, data_format="NHWC"),
             ValueError,
-            "Conv1D: `data_format` must be 'NWC' or 'NCW', got 'NHWC'",
+            r"Conv1D: `data_format` must be one of \['NCW', 'NWC', 'channels_first', "
+            r"'channels_last'\], got 'NHWC'",
         ),
         (
-            lambda: make(Conv2DTranspose, 3, 4, 3, data_format="channels_last"),
+            lambda: make(Conv2DTranspose, 3, 4, 3, data_format="N...C"),
             ValueError,
-            "Conv2DTranspose: `data_format` must be 'NHWC' or 'NCHW'",
+            r"Conv2DTranspose: `data_format` must be one of \['NCHW', 'NHWC', 'channels_first'",
         ),
         (
             lambda: make(Conv2D, 4, 6, 3, feature_group_count=4),

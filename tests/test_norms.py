@@ -167,12 +167,12 @@ def test_group_norm_call_time_scale_and_offset_match_haiku():
 
 def test_group_norm_defaults_and_repr():
     gn = GroupNorm(2, 4)
-    assert gn.axis == slice(1, None) and gn.data_format == "channels_last"
+    assert gn.axis == slice(1, None) and gn.data_format == "N...C"  # pax's spelling
     np.testing.assert_array_equal(gn.scale, np.ones(4))
     np.testing.assert_array_equal(gn.offset, np.zeros(4))
     assert repr(GroupNorm(2, 4, -1, data_format="channels_first")) == (
         "GroupNorm(groups=2, num_channels=4, axis=(-1,), create_scale=True, "
-        "create_offset=True, eps=1e-05, data_format=channels_first)"
+        "create_offset=True, eps=1e-05, data_format=NC...)"
     )
 
 
@@ -243,7 +243,7 @@ def test_bad_constructor_arguments_raise(make, error, match):
             lambda: GroupNorm(2, 4, data_format="channels_first"),
             (2, 3, 4),
             {},
-            r"\(N, C, ...\) with 4 channels \(data_format='channels_first'\), got shape",
+            r"\(N, C, ...\) with 4 channels \(data_format='NC...'\), got shape",
         ),
         (lambda: GroupNorm(2, 4), (4,), {}, r"got shape \(4,\)"),
         (

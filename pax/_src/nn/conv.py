@@ -21,6 +21,7 @@ from ..core.mixed_precision import default_precision
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
+from .data_format import canonical_data_format, flipped, input_axes, is_channels_first
 from .initializers import Initializer, truncated_normal, zeros
 from .padding import ConvPadding, normalize_padding
 from .param_dtype import check_param_dtype, with_param_dtype
@@ -30,15 +31,6 @@ IntOrInts = int | Sequence[int]
 PaddingArg = str | ConvPadding | int | tuple[int, int] | Sequence[tuple[int, int]]
 # "SAME", "VALID", or one explicit (low, high) pair per spatial dimension
 Padding = str | tuple[tuple[int, int], ...]
-
-# data_format -> the axis names of a batched input (for error messages)
-_LAYOUTS = {
-    "NWC": "(N, W, C)",
-    "NCW": "(N, C, W)",
-    "NHWC": "(N, H, W, C)",
-    "NCHW": "(N, C, H, W)",
-}
-_OTHER_FORMAT = {"NWC": "NCW", "NCW": "NWC", "NHWC": "NCHW", "NCHW": "NHWC"}
 
 
 def _replicate(layer: str, arg: str, value: Any, ndim: int) -> tuple[int, ...]:
@@ -92,7 +84,6 @@ class _ConvBase(Module):
     parameters = parameters_method("weight", "bias")
 
     _NDIM: ClassVar[int] = 0
-    _FORMATS: ClassVar[tuple[str, str]] = ("", "")  # (channels-last, channels-first)
     _KERNEL_FORMAT: ClassVar[str] = ""
 
     weight: jax.Array
@@ -114,12 +105,8 @@ class _ConvBase(Module):
             layer, in_features=in_features, out_features=out_features
         )
         self.param_dtype: np.dtype = check_param_dtype(layer, param_dtype)
-        if data_format not in self._FORMATS:
-            raise ValueError(
-                f"{layer}: `data_format` must be {self._FORMATS[0]!r} or "
-                f"{self._FORMATS[1]!r}, got {data_format!r}."
-            )
         n = self._NDIM
+        data_format = canonical_data_format(layer, data_format, spatial_rank=n)
         self.in_features = in_features
         self.out_features = out_features
         self.kernel_shape = _replicate(layer, "kernel_shape", kernel_shape, n)
@@ -148,7 +135,7 @@ class _ConvBase(Module):
 
     @property
     def _channels_first(self) -> bool:
-        return self.data_format[1] == "C"
+        return is_channels_first(self.data_format)
 
     def _batched_input(self, x: Any) -> tuple[jax.Array, bool]:
         """``x`` with a batch axis (added when ``x`` is one unbatched example), after
@@ -161,13 +148,13 @@ class _ConvBase(Module):
         if len(shape) in (n + 1, n + 2):
             channels = shape[int(not unbatched)] if self._channels_first else shape[-1]
         if channels != self.in_features:
-            layout = _LAYOUTS[self.data_format]
+            layout = input_axes(self.data_format)
             hint = ""
             if len(shape) in (n + 1, n + 2):
-                other = _OTHER_FORMAT[self.data_format]
+                other = flipped(self.data_format)
                 other_channels = shape[-1] if self._channels_first else shape[int(not unbatched)]
                 if other_channels == self.in_features:
-                    hint = f" For {_LAYOUTS[other]} inputs use data_format={other!r}."
+                    hint = f" For {input_axes(other)} inputs use data_format={other!r}."
             raise ValueError(
                 f"{type(self).__name__} expects inputs of rank {n + 2} {layout} or rank "
                 f"{n + 1} {layout.replace('N, ', '')} with {self.in_features} channels "
@@ -372,7 +359,8 @@ _CONV_ARGS = """
       w_init: ``init(key, shape, dtype)`` for ``weight`` (default: a truncated
         normal with standard deviation ``1 / sqrt(fan_in)``, haiku's).
       b_init: ``init(key, shape, dtype)`` for ``bias`` (default zeros).
-      data_format: ``{last!r}`` (the default) or ``{first!r}``.
+      data_format: ``{last!r}`` (the default) or ``{first!r}``; also
+        ``"channels_last"`` or ``"channels_first"`` (stored as ``{last!r}``/``{first!r}``).
       feature_group_count: split the channels into this many groups, each
         convolved separately (``in_features`` and ``out_features`` must be
         multiples of it; default 1).
@@ -403,7 +391,8 @@ _TRANSPOSE_ARGS = """
         normal with standard deviation ``1 / sqrt(prod(kernel_shape) *
         in_features)``, haiku's).
       b_init: ``init(key, shape, dtype)`` for ``bias`` (default zeros).
-      data_format: ``{last!r}`` (the default) or ``{first!r}``.
+      data_format: ``{last!r}`` (the default) or ``{first!r}``; also
+        ``"channels_last"`` or ``"channels_first"`` (stored as ``{last!r}``/``{first!r}``).
       rng_key: the key for the initial weights (default ``pax.next_rng_key()``).
       name: an optional name.
       param_dtype: the dtype of ``weight`` and ``bias`` (default float32; a complex
@@ -417,9 +406,11 @@ _TRANSPOSE_ARGS = """
 """
 
 
-def _args_doc(template: str, n: int, last: str, first: str) -> str:
+def _args_doc(template: str, n: int) -> str:
+    last = canonical_data_format("", "channels_last", spatial_rank=n)
+    first = flipped(last)
     return template.format(
-        n=n, last=last, first=first, last_layout=_LAYOUTS[last], first_layout=_LAYOUTS[first]
+        n=n, last=last, first=first, last_layout=input_axes(last), first_layout=input_axes(first)
     )
 
 
@@ -436,7 +427,6 @@ class Conv1D(_Conv):
     """
 
     _NDIM = 1
-    _FORMATS = ("NWC", "NCW")
     _KERNEL_FORMAT = "WIO"
 
     def __init__(
@@ -474,7 +464,7 @@ class Conv1D(_Conv):
             param_dtype=param_dtype,
         )
 
-    __init__.__doc__ = _args_doc(_CONV_ARGS, 1, "NWC", "NCW")
+    __init__.__doc__ = _args_doc(_CONV_ARGS, 1)
 
 
 class Conv2D(_Conv):
@@ -493,7 +483,6 @@ class Conv2D(_Conv):
     """
 
     _NDIM = 2
-    _FORMATS = ("NHWC", "NCHW")
     _KERNEL_FORMAT = "HWIO"
 
     def __init__(
@@ -531,7 +520,7 @@ class Conv2D(_Conv):
             param_dtype=param_dtype,
         )
 
-    __init__.__doc__ = _args_doc(_CONV_ARGS, 2, "NHWC", "NCHW")
+    __init__.__doc__ = _args_doc(_CONV_ARGS, 2)
 
 
 class Conv1DTranspose(_ConvTranspose):
@@ -545,7 +534,6 @@ class Conv1DTranspose(_ConvTranspose):
     """
 
     _NDIM = 1
-    _FORMATS = ("NWC", "NCW")
     _KERNEL_FORMAT = "WOI"
 
     def __init__(
@@ -579,7 +567,7 @@ class Conv1DTranspose(_ConvTranspose):
             param_dtype=param_dtype,
         )
 
-    __init__.__doc__ = _args_doc(_TRANSPOSE_ARGS, 1, "NWC", "NCW")
+    __init__.__doc__ = _args_doc(_TRANSPOSE_ARGS, 1)
 
 
 class Conv2DTranspose(_ConvTranspose):
@@ -596,7 +584,6 @@ class Conv2DTranspose(_ConvTranspose):
     """
 
     _NDIM = 2
-    _FORMATS = ("NHWC", "NCHW")
     _KERNEL_FORMAT = "HWOI"
 
     def __init__(
@@ -630,4 +617,4 @@ class Conv2DTranspose(_ConvTranspose):
             param_dtype=param_dtype,
         )
 
-    __init__.__doc__ = _args_doc(_TRANSPOSE_ARGS, 2, "NHWC", "NCHW")
+    __init__.__doc__ = _args_doc(_TRANSPOSE_ARGS, 2)

@@ -12,14 +12,7 @@ from ..core.mixed_precision import default_precision
 from ..core.module import Module
 from ..core.parameters import parameters_method
 from ..core.rng import next_rng_key
-from .data_format import (
-    BATCH_NORM_1D,
-    BATCH_NORM_2D,
-    CHANNELS_FIRST,
-    CHANNELS_LAST,
-    GROUP_NORM,
-    channel_axis,
-)
+from .data_format import canonical_data_format, channel_axis, input_axes, is_channels_first
 from .ema import EMA
 from .initializers import Initializer, ones, zeros
 from .param_dtype import check_param_dtype, real_dtype, with_param_dtype
@@ -133,10 +126,8 @@ class BatchNorm(_Normalization):
 
     parameters = parameters_method("scale", "offset")
 
-    # the data_format spellings accepted (see data_format.py), and the accepted input
-    # shapes for channels last and channels first
-    _FORMATS: ClassVar[tuple[str, ...]] = ()
-    _SHAPES: ClassVar[dict[int, str]] = {}
+    # the spatial axes of a full-rank input (data_format.py), and the input ranks accepted
+    _SPATIAL_RANK: ClassVar[int] = 0
     _RANKS: ClassVar[tuple[int, ...]] = ()
 
     scale: jax.Array | None
@@ -164,7 +155,8 @@ class BatchNorm(_Normalization):
             raise TypeError(f"{layer}: `decay_rate` must be a float, got {decay_rate!r}.")
         if not 0.0 <= decay_rate < 1.0:
             raise ValueError(f"{layer}: `decay_rate` must be in [0, 1), got {decay_rate!r}.")
-        axis = channel_axis(layer, data_format, self._FORMATS)
+        data_format = canonical_data_format(layer, data_format, spatial_rank=self._SPATIAL_RANK)
+        axis = channel_axis(data_format)
         self.num_channels = num_channels
         self.create_scale = create_scale
         self.create_offset = create_offset
@@ -185,8 +177,7 @@ class BatchNorm(_Normalization):
     def _channel_axis(self, x_shape: tuple[int, ...]) -> int:
         ndim = len(x_shape)
         if ndim in self._RANKS and ndim >= 2:
-            axis = channel_axis(type(self).__name__, self.data_format, self._FORMATS)
-            axis = 1 if ndim == 2 else axis % ndim
+            axis = 1 if ndim == 2 else channel_axis(self.data_format) % ndim
             if x_shape[axis] == self.num_channels:
                 return axis
         raise ValueError(
@@ -196,7 +187,8 @@ class BatchNorm(_Normalization):
         )
 
     def _shapes(self) -> str:
-        return self._SHAPES[channel_axis(type(self).__name__, self.data_format, self._FORMATS)]
+        ranks = " or ".join(f"{r} (N, C)" if r == 2 else str(r) for r in self._RANKS)
+        return f"rank {ranks} {input_axes(self.data_format)}"
 
     def moving_statistics(self) -> tuple[jax.Array, jax.Array]:
         """The moving mean and variance, each of shape ``(num_channels,)``
@@ -289,11 +281,7 @@ class BatchNorm1D(BatchNorm):
         :class:`BatchNorm` for the moving averages.
     """
 
-    _FORMATS = BATCH_NORM_1D
-    _SHAPES = {
-        CHANNELS_LAST: "rank 2 (N, C) or 3 (N, W, C)",
-        CHANNELS_FIRST: "rank 2 (N, C) or 3 (N, C, W)",
-    }
+    _SPATIAL_RANK = 1
     _RANKS = (2, 3)
 
     def __init__(
@@ -344,8 +332,7 @@ class BatchNorm2D(BatchNorm):
         :class:`BatchNorm` for the moving averages.
     """
 
-    _FORMATS = BATCH_NORM_2D
-    _SHAPES = {CHANNELS_LAST: "rank 4 (N, H, W, C)", CHANNELS_FIRST: "rank 4 (N, C, H, W)"}
+    _SPATIAL_RANK = 2
     _RANKS = (4,)
 
     def __init__(
@@ -568,7 +555,7 @@ class GroupNorm(_Normalization):
                 f"GroupNorm: `num_channels` ({num_channels}) must be divisible by "
                 f"`groups` ({groups})."
             )
-        channel_axis("GroupNorm", data_format, GROUP_NORM)
+        data_format = canonical_data_format("GroupNorm", data_format, spatial_rank=None)
         _check_init("GroupNorm", create_scale, scale_init, "scale")
         _check_init("GroupNorm", create_offset, offset_init, "offset")
         self.groups = groups
@@ -608,12 +595,12 @@ class GroupNorm(_Normalization):
         _check_call_time("GroupNorm", self.create_scale, scale, "scale")
         _check_call_time("GroupNorm", self.create_offset, offset, "offset")
         shape = tuple(jnp.shape(x))
-        channels_last = channel_axis("GroupNorm", self.data_format, GROUP_NORM) == CHANNELS_LAST
+        channels_last = not is_channels_first(self.data_format)
         ndim = len(shape)
-        if ndim < 2 or shape[-1 if channels_last else 1] != self.num_channels:
-            layout = "(N, ..., C)" if channels_last else "(N, C, ...)"
+        if ndim < 2 or shape[channel_axis(self.data_format)] != self.num_channels:
             raise ValueError(
-                f"GroupNorm expects inputs of rank >= 2 {layout} with {self.num_channels} "
+                f"GroupNorm expects inputs of rank >= 2 {input_axes(self.data_format)} "
+                f"with {self.num_channels} "
                 f"channels (data_format={self.data_format!r}), got shape {shape}."
             )
         axes = _absolute_axes("GroupNorm", self.axis, ndim)

@@ -75,7 +75,7 @@ def _is_tracing(signature: Signature) -> bool:
     """A call with a traced argument, or without any array argument (all static:
     under jax.jit such a body runs only when it is traced). A call with concrete
     arrays (outside any transform) is not a trace."""
-    arrays = [entry for _, entry in signature.values() if entry.kind == "array"]
+    arrays = [entry for entry in signature.values() if entry.kind == "array"]
     return not arrays or any(entry.tracer for entry in arrays)
 
 

@@ -15,9 +15,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..core.layout import LAYOUT_KEY, Layout
+from ..core.layout import LAYOUT_KEY
 from ..core.module import Module, OpaqueModule
 from ..core.node import EmptyNode, static_equal, static_hash
+from ..core.structure import tree_nodes
 
 # the names under which Module keeps its own static fields
 _FIELD_NAMES = {"_training": "training", "_name": "name"}
@@ -30,20 +31,29 @@ _repr.maxother = 60
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One node of the arguments. ``kind`` is ``array``, ``static``, ``module``,
-    ``sequence``, ``dict``, ``none``, ``node`` or ``opaque``; ``key`` is what is compared."""
+    ``sequence``, ``dict``, ``none``, ``node`` or ``opaque``; ``key`` is what is
+    compared; ``field`` names a module's static field (changes of one field in many
+    modules are told as one)."""
 
     kind: str
     key: Any
     text: str
     tracer: bool = False
+    field: str = ""
 
 
-Signature = dict[tuple[Any, ...], tuple[str, Entry]]  # path parts -> (path text, entry)
+Signature = dict[str, Entry]  # path -> entry, paths as core/structure.tree_nodes writes them
 
 
 def describe(tree: Any, root: str, out: Signature) -> None:
-    """Add the entries of ``tree`` (an argument named ``root``) to ``out``."""
-    _describe(tree, (root,), root, out)
+    """Add the entries of ``tree`` (an argument named ``root``) to ``out``: one per node
+    of ``core.structure.tree_nodes``, and one per static field of each module."""
+    for path, node, is_leaf in tree_nodes(tree, root):
+        out[path] = _entry(node, is_leaf)
+        if isinstance(node, Module) and not isinstance(node, OpaqueModule):
+            for name, value in node.__dict__[LAYOUT_KEY].statics:
+                field = _FIELD_NAMES.get(name, name)
+                out[f"{path}.{field}"] = Entry("static", value, _static_text(value), field=field)
 
 
 def _static_text(value: Any) -> str:
@@ -58,56 +68,29 @@ def _array_entry(x: Any) -> Entry:
     return Entry("array", (text, str(aval)), text, tracer=aval is not None)
 
 
-def _describe(tree: Any, parts: tuple[Any, ...], path: str, out: Signature) -> None:
-    if isinstance(tree, (jax.Array, np.ndarray)) or isinstance(tree, jax.core.Tracer):
-        out[parts] = (path, _array_entry(tree))
-    elif isinstance(tree, OpaqueModule):
-        out[parts] = (path, Entry("opaque", tree, f"{type(tree).__qualname__} object"))
-    elif isinstance(tree, Module):
-        _describe_module(tree, parts, path, out)
-    elif isinstance(tree, EmptyNode):
-        out[parts] = (path, Entry("node", "EmptyNode", "EmptyNode"))
-    elif tree is None:
-        out[parts] = (path, Entry("none", None, "None"))
-    elif type(tree) in (list, tuple):
-        name = type(tree).__name__
-        out[parts] = (path, Entry("sequence", (type(tree), len(tree)), f"{name} of {len(tree)}"))
-        for i, item in enumerate(tree):
-            _describe(item, parts + (i,), f"{path}[{i}]", out)
-    elif type(tree) is dict:
-        keys = sorted(tree, key=repr)  # jax.jit does not see the order of a dict
-        text = f"dict with keys {_static_text(keys)}"
-        out[parts] = (path, Entry("dict", frozenset(tree), text))
-        for key, item in tree.items():
-            _describe(item, parts + (("key", key),), f"{path}[{key!r}]", out)
-    else:
-        _describe_other(tree, parts, path, out)
-
-
-def _describe_module(module: Module, parts: tuple[Any, ...], path: str, out: Signature) -> None:
-    d = module.__dict__
-    layout: Layout = d[LAYOUT_KEY]
-    cls = type(module)
-    out[parts] = (path, Entry("module", (cls, layout.children), cls.__qualname__))
-    for name, value in layout.statics:
-        field = _FIELD_NAMES.get(name, name)
-        entry = Entry("static", value, _static_text(value))
-        out[parts + (("attr", field),)] = (f"{path}.{field}", entry)
-    for name in layout.children:
-        _describe(d[name], parts + (("attr", name),), f"{path}.{name}", out)
-
-
-def _describe_other(tree: Any, parts: tuple[Any, ...], path: str, out: Signature) -> None:
-    """A leaf that is a Python value, or a pytree node of another type."""
-    children, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is not tree)
-    if len(children) == 1 and children[0][0] == () and children[0][1] is tree:
-        out[parts] = (path, Entry("static", tree, _static_text(tree)))
-        return
-    one_level = jax.tree_util.tree_structure(tree, is_leaf=lambda x: x is not tree)
-    out[parts] = (path, Entry("node", one_level, type(tree).__qualname__))
-    for key_path, child in children:
-        key = jax.tree_util.keystr(key_path)
-        _describe(child, parts + (("node", key),), f"{path}{key}", out)
+def _entry(node: Any, is_leaf: bool) -> Entry:
+    if isinstance(node, (jax.Array, np.ndarray, jax.core.Tracer)):
+        return _array_entry(node)
+    if isinstance(node, OpaqueModule):
+        return Entry("opaque", node, f"{type(node).__qualname__} object")
+    if isinstance(node, Module):
+        cls = type(node)
+        return Entry("module", (cls, node.__dict__[LAYOUT_KEY].children), cls.__qualname__)
+    if isinstance(node, EmptyNode):
+        return Entry("node", "EmptyNode", "EmptyNode")
+    if node is None:
+        return Entry("none", None, "None")
+    if type(node) in (list, tuple):
+        text = f"{type(node).__name__} of {len(node)}"
+        return Entry("sequence", (type(node), len(node)), text)
+    if type(node) is dict:
+        keys = sorted(node, key=repr)  # jax.jit does not see the order of a dict
+        return Entry("dict", frozenset(node), f"dict with keys {_static_text(keys)}")
+    if is_leaf:  # a Python value (a static argument)
+        return Entry("static", node, _static_text(node))
+    # a pytree node of another type: its own static data is in its one-level treedef
+    one_level = jax.tree_util.tree_structure(node, is_leaf=lambda x: x is not node)
+    return Entry("node", one_level, type(node).__qualname__)
 
 
 # -- comparing two signatures ------------------------------------------------------------
@@ -172,8 +155,13 @@ def _array_change(old: str, new: str) -> str:
     return text
 
 
-def _inside(parts: tuple[Any, ...], roots: list[tuple[Any, ...]]) -> bool:
-    return any(parts[: len(r)] == r for r in roots)
+def _inside(path: str, roots: list[str]) -> bool:
+    """Whether ``path`` is one of ``roots`` or below one (``model.a[0]`` is below
+    ``model.a``, ``model.ab`` is not)."""
+    return any(
+        path.startswith(root) and (len(path) == len(root) or path[len(root)] in ".[")
+        for root in roots
+    )
 
 
 def _replaced(old: Entry, new: Entry) -> bool:
@@ -192,28 +180,27 @@ def diff(old: Signature, new: Signature) -> list[str]:
     ``training`` in every submodule) is one line that counts the others.
     """
     changes: list[tuple[str, str, Any]] = []  # (path, change, grouping key or None)
-    covered: list[tuple[Any, ...]] = []  # replaced, added or removed subtrees
-    for parts, (path, entry) in new.items():
-        if _inside(parts, covered):
+    covered: list[str] = []  # replaced, added or removed subtrees
+    for path, entry in new.items():
+        if _inside(path, covered):
             continue
-        previous = old.get(parts)
-        if previous is None:
+        before = old.get(path)
+        if before is None:
             changes.append((path, f"added ({entry.text})", None))
-            covered.append(parts)
+            covered.append(path)
             continue
-        before = previous[1]
         if _same(before, entry):
             continue
         change = _change(before, entry)
         if change is not None:
-            group = (parts[-1], change) if entry.kind == "static" else None
+            group = (entry.field, change) if entry.field else None
             changes.append((path, change, group))
         if _replaced(before, entry):
-            covered.append(parts)
-    for parts, (path, entry) in old.items():
-        if parts not in new and not _inside(parts, covered):
+            covered.append(path)
+    for path, entry in old.items():
+        if path not in new and not _inside(path, covered):
             changes.append((path, f"removed (was {entry.text})", None))
-            covered.append(parts)
+            covered.append(path)
     return _grouped(changes)
 
 

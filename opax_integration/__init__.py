@@ -9,10 +9,9 @@
   optax is an optional extra (``pip install pax3[optax]``); it is imported only when a
   bridge is made.
 - ``opax_integration.jax_compat`` lets the unmodified opax 0.2.11 run on
-  current JAX (it is installed automatically by ``import pax``).
+  current JAX (pax's own patch, ``pax/_src/opax_compat.py``, installed by ``import pax``).
 
-The names are loaded on first use, so ``import pax`` (which imports
-``opax_integration.jax_compat``) stays light and free of import cycles.
+The names are loaded on first use, so ``import opax_integration`` stays light.
 """
 
 import importlib

@@ -183,10 +183,10 @@ __all__ = [
 ]
 
 # Let the unmodified PyPI opax run on current JAX: one explicit call, which patches
-# `opax.transform` and `opax.schedule` (see opax_integration/jax_compat.py).
-from opax_integration import jax_compat as _opax_jax_compat  # noqa: E402
+# `opax.transform` and `opax.schedule` (see pax/_src/opax_compat.py).
+from pax._src import opax_compat as _opax_compat  # noqa: E402
 
-_opax_jax_compat.install()
+_opax_compat.install()
 
 from pax._src.abstract import eval_shape  # noqa: E402
 from pax._src.checkpoint import load, save  # noqa: E402

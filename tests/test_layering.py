@@ -51,6 +51,24 @@ def test_no_upward_imports(package):
     assert not bad, "upward imports:\n" + "\n".join(bad)
 
 
+def test_pax_imports_nothing_built_on_it():
+    """``opax_integration`` is built on pax: pax (``pax/``, every file) never imports it."""
+    bad = []
+    for path in sorted(SRC.parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            bad += [
+                f"{path.relative_to(SRC.parent.parent)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] == "opax_integration"
+            ]
+    assert not bad, "\n".join(bad)
+
+
 _FLAG = re.compile(r"_pax_\w+")
 
 # flags shared between files, with the reason they are (none: a layer's default precision

@@ -120,7 +120,8 @@ def test_the_library_has_python_files_to_check():
     names = {f.relative_to(REPO_ROOT).as_posix() for f in files}
     assert "pax/__init__.py" in names
     assert "pax/_src/core/module.py" in names
-    assert "opax_integration/jax_compat.py" in names
+    assert "pax/_src/opax_compat.py" in names
+    assert "opax_integration/objax_optimizer.py" in names
 
 
 @pytest.mark.parametrize("path", library_files(), ids=lambda p: p.relative_to(REPO_ROOT).as_posix())

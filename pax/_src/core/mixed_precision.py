@@ -172,8 +172,11 @@ def _cast_output(policy: jmp.Policy, output: Any) -> Any:
 
 
 def _wrap_method(func: Callable) -> Callable:
+    """``func`` (a call) run under the module's policy: weights and inputs cast to the
+    compute dtype, weights put back (updated state cast to the param dtype) after."""
+
     @functools.wraps(func)
-    def mixed_precision_method(self, *args, **kwargs):
+    def call_under_policy(self: Module, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         policy: jmp.Policy = d[POLICY_KEY]
         originals: dict[str, Any] = {}
@@ -196,7 +199,7 @@ def _wrap_method(func: Callable) -> Callable:
                     d[name] = cast_floating(current, policy.param_dtype)
         return _cast_output(policy, output)
 
-    return mixed_precision_method
+    return call_under_policy
 
 
 _DTYPE_LETTER = {

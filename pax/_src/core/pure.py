@@ -58,7 +58,7 @@ def pure(func: Callable[..., O]) -> Callable[..., O]:
     """
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         fn, leading = _split_callable(func, "pax.pure")
         args, kwargs = _copy(((*leading, *args), kwargs))
         modules: list[Module] = []

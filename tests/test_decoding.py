@@ -79,6 +79,22 @@ def test_transformer_steps_equal_full_call():
     tree_allclose(ys, net.eval()(h), **TOL)  # update_site never applies dropout
 
 
+def test_steps_under_mixed_precision_equal_the_full_call():
+    # update_site and __call__ are both calls under the layers' policies; init_cache is
+    # not, so caches and weights stay float32
+    net = pax.nets.Transformer(8, 2, 2, 0.1, rng_key=key(0)).eval()
+    mp = net.apply(pax.default_mp_policy)
+    h = normal(4, (3, 6, 8))
+    cached = pax.nn.init_cache(mp, 3, max_length=8)
+    final, ys = decode(cached, h)
+    full = mp(h)
+    assert ys.dtype == full.dtype == jnp.float32
+    tree_allclose(ys, full, **TOL)
+    assert float(jnp.max(jnp.abs(full - net(h)))) > 1e-4  # bfloat16 did change the values
+    floats = [x for x in jax.tree_util.tree_leaves(final) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    assert floats and all(x.dtype == jnp.float32 for x in floats)
+
+
 def test_transformer_with_gqa_rope_rmsnorm_and_padding_steps_equal_full_call():
     options = {"num_kv_heads": 1, "rope_base": 10000.0, "rms_norm": True}
     net = pax.nets.Transformer(8, 2, 2, 0.1, rng_key=key(0), **options)

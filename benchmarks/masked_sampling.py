@@ -24,15 +24,14 @@ import argparse
 import functools
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _timing import time_runs  # noqa: E402
 
 import pax  # noqa: E402
 from pax._src.nn.masked import MaskedConv1D, init_cache  # noqa: E402
@@ -92,20 +91,6 @@ def sample_full_rerun(model: ConvARNN, key: jax.Array, batch: int, length: int) 
         step, jnp.zeros((batch, length), jnp.int32), (positions, jax.random.split(key, length))
     )
     return x
-
-
-def time_runs(fns: dict[str, Callable[[], jax.Array]], repeats: int) -> dict[str, float]:
-    """Median seconds per call, the functions interleaved (alternating order)."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for name in names:  # warm-up (the compile happened before)
-        fns[name]().block_until_ready()
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            t0 = time.perf_counter()
-            fns[name]().block_until_ready()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def benchmark(args) -> list[tuple[int, float, float, float]]:

@@ -291,7 +291,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     print(f"\n({elapsed:.1f} s)")
 
-    steps_of_eval = {s: b for s, b in heldout_curve}
+    return report(
+        args,
+        "char LSTM",
+        corpus,
+        train_bpc,
+        heldout_curve,
+        (unigram_bpc, bigram_bpc),
+        {
+            "heldout_chars": int(len(heldout)),
+            "samples": samples,
+            "sample_bpc": sample_bpc,
+            "sample_len": args.sample_len,
+            "incremental_mismatch_nats_per_char": mismatch,
+            "train_seconds": train_seconds,
+            "seconds": elapsed,
+        },
+    )
+
+
+def report(
+    args: argparse.Namespace,
+    model_name: str,
+    corpus: Corpus,
+    train_bpc: list[float],
+    heldout_curve: list[tuple[int, float]],
+    baselines: tuple[float, float],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The metrics of a character model (held-out and training bpc, the unigram and
+    bigram baselines, ``extra``) and its training curve, written to ``args.out_dir``."""
+    unigram_bpc, bigram_bpc = baselines
+    final_bpc = heldout_curve[-1][1]
+    steps_of_eval = dict(heldout_curve)
     filled, current = [], float("nan")
     for step in range(1, args.steps + 1):
         current = steps_of_eval.get(step, current)
@@ -302,16 +334,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "bigram_bpc": bigram_bpc,
         "train_bpc_last100": float(np.mean(train_bpc[-100:])),
         "heldout_curve": heldout_curve,
-        "heldout_chars": int(len(heldout)),
         "train_chars": int(len(corpus.train)),
         "vocab": corpus.chars,
-        "samples": samples,
-        "sample_bpc": sample_bpc,
-        "sample_len": args.sample_len,
-        "incremental_mismatch_nats_per_char": mismatch,
         "steps": args.steps,
-        "train_seconds": train_seconds,
-        "seconds": elapsed,
+        **extra,
     }
     metrics["curve"] = _common.save_curve(
         os.path.join(args.out_dir, "curve.png"),
@@ -321,7 +347,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "unigram baseline (held-out)": [unigram_bpc] * args.steps,
             "bigram baseline (held-out)": [bigram_bpc] * args.steps,
         },
-        title=f"char LSTM on pydoc_data: bits per character (final {final_bpc:.3f})",
+        title=f"{model_name} on pydoc_data: bits per character (final {final_bpc:.3f})",
         ylabel="bits per character",
     )
     _common.write_metrics(os.path.join(args.out_dir, "metrics.json"), metrics)

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import opax
-from char_rnn import LN2, Corpus, count_baselines, random_windows, token_nll
+from char_rnn import LN2, Corpus, count_baselines, random_windows, report, token_nll
 from char_rnn import check as char_rnn_check
 
 import pax
@@ -293,43 +293,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     print(f"\n(sampling {chars_per_second:,.0f} characters/s with the cache; {elapsed:.1f} s)")
 
-    steps_of_eval = dict(heldout_curve)
-    filled, current = [], float("nan")
-    for step in range(1, args.steps + 1):
-        current = steps_of_eval.get(step, current)
-        filled.append(current)
-    metrics = {
-        "heldout_bpc": final_bpc,
-        "unigram_bpc": unigram_bpc,
-        "bigram_bpc": bigram_bpc,
-        "train_bpc_last100": float(np.mean(train_bpc[-100:])),
-        "heldout_curve": heldout_curve,
-        "heldout_chars": int(len(heldout)),
-        "train_chars": int(len(corpus.train)),
-        "vocab": corpus.chars,
-        "samples": samples,
-        "sample_bpc": sample_bpc,
-        "sample_len": args.sample_len,
-        "top_k": args.top_k,
-        "sampling_chars_per_second": chars_per_second,
-        "incremental_mismatch_nats_per_char": mismatch,
-        "steps": args.steps,
-        "train_seconds": train_seconds,
-        "seconds": elapsed,
-    }
-    metrics["curve"] = _common.save_curve(
-        os.path.join(args.out_dir, "curve.png"),
+    return report(
+        args,
+        "char Transformer",
+        corpus,
+        train_bpc,
+        heldout_curve,
+        (unigram_bpc, bigram_bpc),
         {
-            "train (random windows)": train_bpc,
-            "held-out (at each evaluation)": filled,
-            "unigram baseline (held-out)": [unigram_bpc] * args.steps,
-            "bigram baseline (held-out)": [bigram_bpc] * args.steps,
+            "heldout_chars": int(len(heldout)),
+            "samples": samples,
+            "sample_bpc": sample_bpc,
+            "sample_len": args.sample_len,
+            "top_k": args.top_k,
+            "sampling_chars_per_second": chars_per_second,
+            "incremental_mismatch_nats_per_char": mismatch,
+            "train_seconds": train_seconds,
+            "seconds": elapsed,
         },
-        title=f"char Transformer on pydoc_data: bits per character (final {final_bpc:.3f})",
-        ylabel="bits per character",
     )
-    _common.write_metrics(os.path.join(args.out_dir, "metrics.json"), metrics)
-    return metrics
 
 
 # the same checks as char_rnn's: held-out bpc against the unigram baseline, the samples'

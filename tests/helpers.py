@@ -3,6 +3,7 @@
 import contextlib
 import importlib.util
 import pathlib
+import pickle
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,18 @@ def tree_allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-6) -> Non
     assert a_def == b_def, f"structures differ:\n{a_def}\n{b_def}"
     for x, y in zip(a_leaves, b_leaves):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+def pickled_copy(model: Any) -> Any:
+    """``model`` through ``pickle``; the test is skipped where the model holds a
+    function pickle cannot save (a ``jax.numpy``/``jax.nn`` function or a lambda, a
+    JAX limitation)."""
+    try:
+        return pickle.loads(pickle.dumps(model))
+    except (pickle.PicklingError, AttributeError, TypeError) as e:
+        if "jax" in repr(e).lower() or "lambda" in repr(e).lower():
+            pytest.skip(f"holds an unpicklable function: {e}")
+        raise
 
 
 @contextlib.contextmanager
